@@ -1,0 +1,55 @@
+"""``geoapi demo``: the seed example plus a few hundred generated, realistic sequences."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy.orm import Session
+
+from geoapi import db
+from geoapi.auth import create_token, create_user, find_user
+from geoapi.importer import ImportReport, import_feature_collection
+from geoapi.synthetic import demo_features
+
+DEMO_USER = "demo"
+
+
+def seed_example() -> dict[str, object]:
+    """The Mapillary v3 example of the seed document, shipped with the package."""
+    text = (resources.files("geoapi") / "data" / "seed_example.json").read_text(encoding="utf-8")
+    document: dict[str, object] = json.loads(text)
+    return document
+
+
+def load_demo(session: Session, count: int) -> tuple[ImportReport, ImportReport, str]:
+    """Import the demo data for the ``demo`` user; idempotent (a re-run reports ``exists``)."""
+    user = find_user(session, DEMO_USER) or create_user(session, DEMO_USER)
+    token = create_token(session, user.id, name="demo")
+    session.commit()
+    engine = session.get_bind()
+    seed = import_feature_collection(engine, user.id, seed_example())  # type: ignore[arg-type]
+    generated = import_feature_collection(
+        engine,  # type: ignore[arg-type]
+        user.id,
+        {"type": "FeatureCollection", "features": demo_features(count)},
+    )
+    return seed, generated, token
+
+
+@click.command("demo")
+@click.option("--count", default=300, show_default=True, help="Generated sequences to add.")
+@with_appcontext
+def demo_command(count: int) -> None:
+    """Load the demo data; the demo user's API token is printed on the last line."""
+    with Session(db.get_engine()) as session:
+        seed, generated, token = load_demo(session, count)
+    for name, report in (("seed example", seed), ("generated", generated)):
+        click.echo(
+            f"{name}: {report.count('imported')} imported, {report.count('exists')} existed, "
+            f"{report.count('failed')} failed"
+        )
+    click.echo(f"demo user {DEMO_USER!r}, API token:")
+    click.echo(token)

@@ -1,0 +1,56 @@
+"""``geoapi serve``: the app under gunicorn, a production WSGI server."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from gunicorn.app.base import BaseApplication
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "--workers",
+    default=lambda: (os.cpu_count() or 1) * 2,
+    type=int,
+    help="Worker processes [default: 2 x cores].",
+)
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@with_appcontext
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the API with gunicorn (gthread workers)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Workers are forked: each must open its own database connections.
+    app.extensions["geoapi.engine"].dispose(close=False)
+    click.echo(f"geoapi serving on http://{host}:{port}/ ({workers} workers x {threads} threads)")
+    _Server(
+        app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "timeout": 60,
+            "keepalive": 5,
+        },
+    ).run()

@@ -1,0 +1,128 @@
+"""Transport types (a two-level tree) and tags: normalising names and resolving them to ids."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+TAG_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+MAX_TAGS = 50
+
+
+class TaxonomyError(ValueError):
+    """A transport type or tag that cannot be used; the message names the offending value."""
+
+
+def normalize_tag(raw: object) -> str:
+    """Trim and lowercase one tag; raise TaxonomyError rather than silently dropping it."""
+    if not isinstance(raw, str):
+        raise TaxonomyError(f"tag {raw!r} is not a string")
+    tag = raw.strip().lower()
+    if not TAG_RE.match(tag):
+        raise TaxonomyError(f"tag {raw!r} must be 1-64 characters of a-z, 0-9 and '-'")
+    return tag
+
+
+def normalize_tags(raw: object) -> tuple[str, ...]:
+    """A list (or comma-separated string) of tags → unique normalised tags, in first-seen order."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        items: Iterable[object] = [part for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list | tuple):
+        items = raw
+    else:
+        raise TaxonomyError("tags must be a list of strings or a comma-separated string")
+    tags = tuple(dict.fromkeys(normalize_tag(item) for item in items))
+    if len(tags) > MAX_TAGS:
+        raise TaxonomyError(f"at most {MAX_TAGS} tags are allowed, got {len(tags)}")
+    return tags
+
+
+@dataclass(frozen=True)
+class TransportTypes:
+    """The transport type tree, loaded once per request or import run."""
+
+    leaves: dict[str, int]  # lower-case leaf name or alias → id
+    names: dict[int, str]  # id → display name
+    parents: dict[int, int | None]  # id → parent id
+
+    def leaf_id(self, name: object) -> int:
+        """The leaf a sequence may take; a parent name (other than an alias) is refused."""
+        if not isinstance(name, str) or not name.strip():
+            raise TaxonomyError("transport_type must be a non-empty string")
+        key = name.strip().lower()
+        if key in self.leaves:
+            return self.leaves[key]
+        if any(n.lower() == key for n in self.names.values()):
+            raise TaxonomyError(
+                f"transport type {name!r} is a category; choose one of its types, e.g. "
+                + ", ".join(sorted(self.children_names(key))[:5])
+            )
+        raise TaxonomyError(f"unknown transport type {name!r}")
+
+    def children_names(self, parent_lower: str) -> list[str]:
+        parent_ids = [i for i, n in self.names.items() if n.lower() == parent_lower]
+        return [n for i, n in self.names.items() if self.parents[i] in parent_ids]
+
+    def filter_ids(self, name: str) -> list[int]:
+        """Ids matching a filter by name: a parent includes its children; aliases count."""
+        key = name.strip().lower()
+        ids = {i for i, n in self.names.items() if n.lower() == key}
+        if key in self.leaves:
+            ids.add(self.leaves[key])
+        ids |= {i for i, parent in self.parents.items() if parent in ids}
+        if not ids:
+            raise TaxonomyError(f"unknown transport type {name!r}")
+        return sorted(ids)
+
+    def path(self, type_id: int | None) -> tuple[str | None, str | None]:
+        """(parent name, leaf name) for display."""
+        if type_id is None:
+            return None, None
+        parent = self.parents.get(type_id)
+        return (self.names[parent] if parent else None), self.names.get(type_id)
+
+
+def load_transport_types(conn: Connection | Session) -> TransportTypes:
+    rows = conn.execute(text("SELECT id, parent_id, name, aliases FROM transport_types")).all()
+    child_parents = {row.parent_id for row in rows if row.parent_id is not None}
+    leaves: dict[str, int] = {}
+    for row in rows:
+        if row.id in child_parents:
+            continue
+        leaves[row.name.lower()] = row.id
+        for alias in row.aliases:
+            leaves[alias.lower()] = row.id
+    return TransportTypes(
+        leaves=leaves,
+        names={row.id: row.name for row in rows},
+        parents={row.id: row.parent_id for row in rows},
+    )
+
+
+def set_sequence_tags(conn: Connection | Session, sequence_id: object, tags: Iterable[str]) -> None:
+    """Replace a sequence's tags with ``tags`` (already normalised), creating missing tags."""
+    names = list(tags)
+    conn.execute(text("DELETE FROM sequence_tags WHERE sequence_id = :s"), {"s": sequence_id})
+    if not names:
+        return
+    conn.execute(
+        text(
+            "INSERT INTO tags (name) SELECT unnest(CAST(:names AS text[]))"
+            " ON CONFLICT (name) DO NOTHING"
+        ),
+        {"names": names},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO sequence_tags (sequence_id, tag_id)"
+            " SELECT :s, id FROM tags WHERE name = ANY(CAST(:names AS text[]))"
+        ),
+        {"s": sequence_id, "names": names},
+    )
