@@ -73,9 +73,13 @@ def users_create(username: str) -> None:
 def _stream_features(handle: IO[bytes], path: Path) -> Iterator[Any]:
     """Features of a FeatureCollection file, parsed incrementally (constant memory)."""
     found = False
-    for feature in ijson.items(handle, "features.item", use_float=True):
-        found = True
-        yield feature
+    try:
+        for feature in ijson.items(handle, "features.item", use_float=True):
+            found = True
+            yield feature
+    except ijson.JSONError as exc:
+        done = "; the features before it were imported" if found else ""
+        raise click.ClickException(f"{path}: not valid JSON ({exc}){done}") from None
     if not found:  # a single Feature, or not a FeatureCollection at all
         handle.seek(0)
         try:
