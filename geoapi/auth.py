@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geoapi.db import get_session
 from geoapi.errors import ConflictError, UnauthorizedError, ValidationError, field_error
 
-TOKEN_PREFIX = "gapi_"
+TOKEN_PREFIX = "gapi_"  # noqa: S105 - a prefix, not a secret
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -44,7 +44,9 @@ def db_upgrade() -> None:
     if ensure_database(engine.url):
         click.echo(f"created database {engine.url.database}")
     applied = db.upgrade(engine)
-    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    click.echo(
+        f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+    )
 
 
 def _get_or_create_user(session: Session, username: str) -> tuple[CurrentUser, bool]:
@@ -127,21 +129,29 @@ def _parse_in_background(
 
 
 @click.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--user", "username", required=True, help="Owner of the imported sequences.")
 @click.option("--transport-type", default=None, help="Transport type for every sequence.")
 @click.option("--tag", "tags", multiple=True, help="Tag for every sequence (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar, no per-failure lines.")
 @with_appcontext
 def import_command(
-    files: tuple[Path, ...], username: str, transport_type: str | None, tags: tuple[str, ...], quiet: bool
+    files: tuple[Path, ...],
+    username: str,
+    transport_type: str | None,
+    tags: tuple[str, ...],
+    quiet: bool,
 ) -> None:
     """Bulk-import Mapillary v3 GeoJSON files (FeatureCollections or Features)."""
     engine = db.get_engine()
     with Session(engine) as session:
         user = find_user(session, username)
         if user is None:
-            raise click.ClickException(f"no user {username!r}; create it with: geoapi users create {username}")
+            raise click.ClickException(
+                f"no user {username!r}; create it with: geoapi users create {username}"
+            )
         options = validate_cli_options(session, transport_type, tags)
     counts = {"imported": 0, "exists": 0, "failed": 0}
     photos = 0
@@ -152,9 +162,11 @@ def import_command(
         counts[outcome.status] += 1
         photos += outcome.photos
         if outcome.status == "failed" and not quiet:
-            click.echo(f"\nfailed: feature {outcome.index} {outcome.key or ''}: {outcome.reason}", err=True)
+            click.echo(
+                f"\nfailed: feature {outcome.index} {outcome.key or ''}: {outcome.reason}", err=True
+            )
 
-    with click.progressbar(length=total_bytes, label="importing", file=None if not quiet else _Null()) as bar:
+    with click.progressbar(length=total_bytes, label="importing", hidden=quiet) as bar:
         records = _parse_in_background(list(files), options, bar)
         for _ in import_records(engine, user.id, records, source="geojson", on_outcome=on_outcome):
             pass
@@ -182,17 +194,6 @@ def summarise(counts: dict[str, int], photos: int) -> str:
     )
 
 
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
-
-    def isatty(self) -> bool:
-        return False
-
-
 def init_app(app: Flask) -> None:
     from geoapi.demo import demo_command
 
@@ -210,4 +211,3 @@ def main() -> None:
 
     cli = FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)
     cli(prog_name="geoapi")
-

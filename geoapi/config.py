@@ -18,9 +18,9 @@ class ConfigError(ValueError):
 class Settings:
     """Every setting geoapi reads. Environment variable = ``GEOAPI_`` + the upper-case name."""
 
-    # Empty: found at start (see geoapi.provision): local server on 127.0.0.1:5432, else a container.
+    # Empty: found at start (geoapi.provision): 127.0.0.1:5432, else a container.
     database_url: str = ""
-    secret_key: str = "dev-only-change-me"
+    secret_key: str = "dev-only-change-me"  # noqa: S105 - set GEOAPI_SECRET_KEY in production
     # Fernet key (urlsafe base64, 32 bytes) for tokens at rest; derived from secret_key if empty.
     encryption_key: str = ""
     pool_size: int = 5
@@ -40,7 +40,7 @@ class Settings:
     mapillary_api_v3_url: str = "https://a.mapillary.com"
     mapillary_api_v4_url: str = "https://graph.mapillary.com"
     mapillary_authorize_url: str = "https://www.mapillary.com/connect"
-    mapillary_token_url: str = "https://graph.mapillary.com/token"
+    mapillary_token_url: str = "https://graph.mapillary.com/token"  # noqa: S105
     mapillary_api_version: str = "v4"
     mapillary_timeout_s: float = 10.0
     jobs_inline: bool = False

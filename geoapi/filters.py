@@ -35,7 +35,9 @@ class SequenceFilters:
     def params(self) -> dict[str, Any]:
         """Bind parameters for FILTER_SQL."""
         return {
-            "f_transport_type_ids": list(self.transport_type_ids) if self.transport_type_ids else None,
+            "f_transport_type_ids": list(self.transport_type_ids)
+            if self.transport_type_ids
+            else None,
             "f_tags": list(self.tags) if self.tags else None,
             "f_username": self.username,
             "f_camera_make": self.camera_make,
@@ -108,7 +110,9 @@ def parse_filters(args: QueryArgs, transport_types: TransportTypes) -> SequenceF
         except TaxonomyError as exc:
             raise _bad("transport_type", str(exc)) from None
     tags: tuple[str, ...] | None = None
-    raw_tags = [part for value in args.getlist("tag") for part in str(value).split(",") if part.strip()]
+    raw_tags = [
+        part for value in args.getlist("tag") for part in str(value).split(",") if part.strip()
+    ]
     if raw_tags:
         try:
             tags = tuple(dict.fromkeys(normalize_tag(tag) for tag in raw_tags))

@@ -252,7 +252,9 @@ def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> 
         raise FeatureError("properties", "the feature has no properties object")
     key = props.get("key")
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-        raise FeatureError("properties.key", "properties.key (the Mapillary sequence key) is required")
+        raise FeatureError(
+            "properties.key", "properties.key (the Mapillary sequence key) is required"
+        )
     lons, lats = _coordinates(feature.get("geometry"))
     coord_props = props.get("coordinateProperties")
     if not isinstance(coord_props, Mapping):
@@ -387,7 +389,9 @@ def import_records(
         conn.rollback()
         for index, item in enumerate(items):
             if isinstance(item, FeatureError):
-                outcome = FeatureOutcome(index, None, "failed", reason=item.message, field=item.field)
+                outcome = FeatureOutcome(
+                    index, None, "failed", reason=item.message, field=item.field
+                )
             else:
                 transaction = conn.begin()
                 try:

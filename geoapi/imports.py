@@ -94,8 +94,10 @@ def import_geojson() -> tuple[Response, int]:
             )
             for o in report.outcomes
         ]
-        conflict = all(o.field == "properties.key" and o.reason and "another user" in o.reason
-                       for o in report.outcomes)
+        conflict = all(
+            o.field == "properties.key" and o.reason and "another user" in o.reason
+            for o in report.outcomes
+        )
         error_class = ConflictError if conflict else ValidationError
         raise error_class("no feature could be imported", errors=errors, extra=result)
     return jsonify(result), 201 if report.count("imported") else 200

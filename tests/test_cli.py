@@ -10,9 +10,9 @@ from typing import Any
 from flask.testing import FlaskCliRunner
 from helpers import make_feature
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from geoapi.auth import user_for_token
-from sqlalchemy.orm import Session
 
 
 def test_db_upgrade_is_idempotent(runner: FlaskCliRunner) -> None:
@@ -32,7 +32,9 @@ def test_users_create_prints_a_working_token_last(runner: FlaskCliRunner, engine
     assert bad.exit_code != 0 and "invalid username" in bad.output
 
 
-def test_import_files(runner: FlaskCliRunner, engine: Engine, tmp_path: Path, make_user: Callable[..., Any]) -> None:
+def test_import_files(
+    runner: FlaskCliRunner, engine: Engine, tmp_path: Path, make_user: Callable[..., Any]
+) -> None:
     make_user("bulk")
     collection = {
         "type": "FeatureCollection",
@@ -42,7 +44,9 @@ def test_import_files(runner: FlaskCliRunner, engine: Engine, tmp_path: Path, ma
     first.write_text(json.dumps(collection))
     single = tmp_path / "b.json"
     single.write_text(json.dumps(make_feature("single", [(1, 1)])))
-    result = runner.invoke(args=["import", str(first), str(single), "--user", "bulk", "--tag", "Bulk"])
+    result = runner.invoke(
+        args=["import", str(first), str(single), "--user", "bulk", "--tag", "Bulk"]
+    )
     assert result.exit_code == 0, result.output
     assert "imported 6 sequence(s) with 11 photo(s)" in result.output
     with engine.connect() as conn:
@@ -58,14 +62,18 @@ def test_import_reports_failures_and_exits_nonzero(
     bad = make_feature("bad", [(1, 1)])
     bad["properties"]["captured_at"] = "not a date"
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [bad, make_feature("ok", [(2, 2)])]}))
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [bad, make_feature("ok", [(2, 2)])]})
+    )
     result = runner.invoke(args=["import", str(path), "--user", "bulk"])
     assert result.exit_code == 1
     assert "captured_at" in result.output
     assert "imported 1 sequence(s)" in result.output
 
 
-def test_import_unknown_user_or_bad_file(runner: FlaskCliRunner, tmp_path: Path, make_user: Callable[..., Any]) -> None:
+def test_import_unknown_user_or_bad_file(
+    runner: FlaskCliRunner, tmp_path: Path, make_user: Callable[..., Any]
+) -> None:
     path = tmp_path / "x.json"
     path.write_text("{oops")
     assert "no user 'ghost'" in runner.invoke(args=["import", str(path), "--user", "ghost"]).output
@@ -83,7 +91,10 @@ def test_demo_loads_seed_and_generated_sequences(runner: FlaskCliRunner, engine:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM sequences")).scalar() == 21
         keys = conn.execute(
-            text("SELECT count(*) FROM photos WHERE image_key = 'LwrHXqFRN_pszCopTKHF_Q' AND ca = 323.032")
+            text(
+                "SELECT count(*) FROM photos"
+                " WHERE image_key = 'LwrHXqFRN_pszCopTKHF_Q' AND ca = 323.032"
+            )
         ).scalar()
     assert keys == 1
     again = runner.invoke(args=["demo", "--count", "20"])

@@ -14,7 +14,9 @@ from geoapi.db import load_migrations, upgrade
 def test_upgrade_is_idempotent(engine: Engine) -> None:
     assert upgrade(engine) == []
     with engine.connect() as conn:
-        versions = conn.execute(text("SELECT version FROM schema_migrations ORDER BY 1")).scalars().all()
+        versions = (
+            conn.execute(text("SELECT version FROM schema_migrations ORDER BY 1")).scalars().all()
+        )
     assert versions == [m.version for m in load_migrations()]
 
 
@@ -39,7 +41,13 @@ def test_transport_type_tree_is_seeded(engine: Engine) -> None:
                 " JOIN transport_types c ON c.parent_id = p.id GROUP BY p.name ORDER BY p.name"
             )
         ).all()
-    assert [tuple(r) for r in rows] == [("Air", 9), ("Earth", 11), ("Other", 1), ("Snow", 5), ("Water", 12)]
+    assert [tuple(r) for r in rows] == [
+        ("Air", 9),
+        ("Earth", 11),
+        ("Other", 1),
+        ("Snow", 5),
+        ("Water", 12),
+    ]
 
 
 def test_usernames_are_unique_case_insensitively(engine: Engine) -> None:
@@ -51,9 +59,13 @@ def test_usernames_are_unique_case_insensitively(engine: Engine) -> None:
 
 def test_published_sequence_needs_geometry(engine: Engine) -> None:
     with engine.begin() as conn:
-        user_id = conn.execute(text("INSERT INTO users (username) VALUES ('u') RETURNING id")).scalar()
+        user_id = conn.execute(
+            text("INSERT INTO users (username) VALUES ('u') RETURNING id")
+        ).scalar()
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        conn.execute(text("INSERT INTO sequences (owner_id, title) VALUES (:u, 't')"), {"u": user_id})
+        conn.execute(
+            text("INSERT INTO sequences (owner_id, title) VALUES (:u, 't')"), {"u": user_id}
+        )
     with engine.begin() as conn:  # a draft (desktop uploader) may wait for its photos
         conn.execute(
             text("INSERT INTO sequences (owner_id, title, status) VALUES (:u, 't', 'draft')"),
@@ -67,7 +79,9 @@ def test_data_version_moves_on_tile_relevant_writes_only(engine: Engine) -> None
             return int(conn.execute(text("SELECT last_value FROM data_version_seq")).scalar_one())
 
     with engine.begin() as conn:
-        user_id = conn.execute(text("INSERT INTO users (username) VALUES ('v') RETURNING id")).scalar()
+        user_id = conn.execute(
+            text("INSERT INTO users (username) VALUES ('v') RETURNING id")
+        ).scalar()
     before = version()
     with engine.begin() as conn:
         seq_id = conn.execute(
@@ -80,7 +94,9 @@ def test_data_version_moves_on_tile_relevant_writes_only(engine: Engine) -> None
     after_insert = version()
     assert after_insert > before
     with engine.begin() as conn:
-        conn.execute(text("UPDATE sequences SET title = 'x', like_count = 0 WHERE id = :s"), {"s": seq_id})
+        conn.execute(
+            text("UPDATE sequences SET title = 'x', like_count = 0 WHERE id = :s"), {"s": seq_id}
+        )
     assert version() == after_insert
     with engine.begin() as conn:
         conn.execute(text("UPDATE sequences SET pano = true WHERE id = :s"), {"s": seq_id})

@@ -1,4 +1,4 @@
-"""The importer core against real PostGIS: writes, idempotency, ownership and every validation rule."""
+"""The importer core against real PostGIS: writes, idempotency, ownership, validation rules."""
 
 from __future__ import annotations
 
@@ -147,10 +147,15 @@ def test_image_key_of_another_sequence_fails_and_leaves_nothing(
     assert count(engine, "sequences") == 1 and count(engine, "photos") == 3
 
 
-def test_import_options_set_metadata_and_tags(engine: Engine, make_user: Callable[..., Any]) -> None:
+def test_import_options_set_metadata_and_tags(
+    engine: Engine, make_user: Callable[..., Any]
+) -> None:
     user, _ = make_user("meta")
     options = ImportOptions(
-        title="Morning walk", description="Along the river", transport_type="walk", tags=("river", "city")
+        title="Morning walk",
+        description="Along the river",
+        transport_type="walk",
+        tags=("river", "city"),
     )
     report = import_feature_collection(engine, user.id, make_feature("m1", WALK), options)
     assert report.outcomes[0].status == "imported"
@@ -166,7 +171,9 @@ def test_import_options_set_metadata_and_tags(engine: Engine, make_user: Callabl
     assert tuple(row) == ("Morning walk", "Along the river", "Walk", ["city", "river"])
 
 
-def test_unknown_transport_type_fails_the_feature(engine: Engine, make_user: Callable[..., Any]) -> None:
+def test_unknown_transport_type_fails_the_feature(
+    engine: Engine, make_user: Callable[..., Any]
+) -> None:
     user, _ = make_user("tt")
     report = import_feature_collection(
         engine, user.id, make_feature("t1", WALK, transport_type="Hovercraft")
@@ -182,7 +189,10 @@ def test_other_is_an_alias_of_unlisted(engine: Engine, make_user: Callable[..., 
     import_feature_collection(engine, user.id, make_feature("o1", WALK, transport_type="Other"))
     with engine.connect() as conn:
         name = conn.execute(
-            text("SELECT t.name FROM sequences s JOIN transport_types t ON t.id = s.transport_type_id")
+            text(
+                "SELECT t.name FROM sequences s"
+                " JOIN transport_types t ON t.id = s.transport_type_id"
+            )
         ).scalar()
     assert name == "Unlisted"
 
@@ -225,20 +235,47 @@ INVALID_CASES = {
         _set([*CP, "image_keys"], ["a", "b"]),
         "properties.coordinateProperties.image_keys",
     ),
-    "image_keys missing": (_set([*CP, "image_keys"], _DELETE), "properties.coordinateProperties.image_keys"),
-    "longitude out of range": (_set(["geometry", "coordinates", 0, 0], 180.5), "geometry.coordinates[0][0]"),
-    "latitude out of range": (_set(["geometry", "coordinates", 2, 1], -90.01), "geometry.coordinates[2][1]"),
-    "NaN longitude": (_set(["geometry", "coordinates", 1, 0], math.nan), "geometry.coordinates[1][0]"),
-    "infinite latitude": (_set(["geometry", "coordinates", 1, 1], math.inf), "geometry.coordinates[1][1]"),
+    "image_keys missing": (
+        _set([*CP, "image_keys"], _DELETE),
+        "properties.coordinateProperties.image_keys",
+    ),
+    "longitude out of range": (
+        _set(["geometry", "coordinates", 0, 0], 180.5),
+        "geometry.coordinates[0][0]",
+    ),
+    "latitude out of range": (
+        _set(["geometry", "coordinates", 2, 1], -90.01),
+        "geometry.coordinates[2][1]",
+    ),
+    "NaN longitude": (
+        _set(["geometry", "coordinates", 1, 0], math.nan),
+        "geometry.coordinates[1][0]",
+    ),
+    "infinite latitude": (
+        _set(["geometry", "coordinates", 1, 1], math.inf),
+        "geometry.coordinates[1][1]",
+    ),
     "NaN ca": (_set([*CP, "cas", 0], math.nan), "properties.coordinateProperties.cas[0]"),
     "ca of 360": (_set([*CP, "cas", 1], 360.0), "properties.coordinateProperties.cas[1]"),
     "negative ca": (_set([*CP, "cas", 1], -1.0), "properties.coordinateProperties.cas[1]"),
-    "string coordinate": (_set(["geometry", "coordinates", 0, 1], "7.2"), "geometry.coordinates[0][1]"),
-    "duplicate image keys": (_set([*CP, "image_keys", 2], "k-img-0"), "properties.coordinateProperties.image_keys[2]"),
+    "string coordinate": (
+        _set(["geometry", "coordinates", 0, 1], "7.2"),
+        "geometry.coordinates[0][1]",
+    ),
+    "duplicate image keys": (
+        _set([*CP, "image_keys", 2], "k-img-0"),
+        "properties.coordinateProperties.image_keys[2]",
+    ),
     "missing key": (_set(["properties", "key"], _DELETE), "properties.key"),
     "blank key": (_set(["properties", "key"], "  "), "properties.key"),
-    "unparseable captured_at": (_set(["properties", "captured_at"], "14/03/2016"), "properties.captured_at"),
-    "unparseable created_at": (_set(["properties", "created_at"], "yesterday"), "properties.created_at"),
+    "unparseable captured_at": (
+        _set(["properties", "captured_at"], "14/03/2016"),
+        "properties.captured_at",
+    ),
+    "unparseable created_at": (
+        _set(["properties", "created_at"], "yesterday"),
+        "properties.created_at",
+    ),
     "pano not boolean": (_set(["properties", "pano"], "yes"), "properties.pano"),
     "malformed tag": (_set(["properties", "tags"], ["ok", "not ok!"]), "properties.tags"),
     "tags not a list": (_set(["properties", "tags"], 5), "properties.tags"),
@@ -256,7 +293,9 @@ def test_validation_rule(case: str) -> None:
     assert caught.value.field == field
 
 
-@pytest.mark.parametrize("case", ["NaN longitude", "duplicate image keys", "unknown transport type"])
+@pytest.mark.parametrize(
+    "case", ["NaN longitude", "duplicate image keys", "unknown transport type"]
+)
 def test_invalid_feature_writes_nothing(
     case: str, engine: Engine, make_user: Callable[..., Any]
 ) -> None:
@@ -272,7 +311,9 @@ def test_invalid_feature_writes_nothing(
     assert count(engine, "sequences") == 0 and count(engine, "photos") == 0
 
 
-def test_naive_dates_are_utc_and_missing_cas_are_null(engine: Engine, make_user: Callable[..., Any]) -> None:
+def test_naive_dates_are_utc_and_missing_cas_are_null(
+    engine: Engine, make_user: Callable[..., Any]
+) -> None:
     user, _ = make_user("naive")
     feature = make_feature("n1", WALK, captured_at="2019-01-02T03:04:05")
     del feature["properties"]["coordinateProperties"]["cas"]

@@ -21,7 +21,10 @@ def sequence_count(engine: Engine) -> int:
 
 
 def test_import_seed_example(
-    client: FlaskClient, make_user: Callable[..., Any], seed_collection: dict[str, Any], engine: Engine
+    client: FlaskClient,
+    make_user: Callable[..., Any],
+    seed_collection: dict[str, Any],
+    engine: Engine,
 ) -> None:
     _, token = make_user("pierre")
     response = client.post(URL, json=seed_collection, headers=bearer(token))
@@ -91,7 +94,10 @@ def test_every_feature_failing_is_422_naming_each(
     response = client.post(URL, json=document, headers=bearer(token))
     assert response.status_code == 422
     fields = [e["field"] for e in response.json["errors"]]
-    assert fields == ["features[0].geometry.coordinates[0][0]", "features[1].properties.coordinateProperties.cas"]
+    assert fields == [
+        "features[0].geometry.coordinates[0][0]",
+        "features[1].properties.coordinateProperties.cas",
+    ]
     assert response.json["failed"] == 2
     assert sequence_count(engine) == 0
 
@@ -143,7 +149,9 @@ def test_metadata_from_query_string(
     assert tuple(row) == ("River walk", "Kayak", ["river", "summer"])
 
 
-def test_metadata_from_wrapper(client: FlaskClient, make_user: Callable[..., Any], engine: Engine) -> None:
+def test_metadata_from_wrapper(
+    client: FlaskClient, make_user: Callable[..., Any], engine: Engine
+) -> None:
     _, token = make_user("w")
     wrapper = {
         "title": "Wrapped",
@@ -177,11 +185,15 @@ def test_bad_options_are_422_and_write_nothing(
     assert sequence_count(engine) == 0
 
 
-def test_nan_in_json_body_is_rejected(client: FlaskClient, make_user: Callable[..., Any], engine: Engine) -> None:
+def test_nan_in_json_body_is_rejected(
+    client: FlaskClient, make_user: Callable[..., Any], engine: Engine
+) -> None:
     _, token = make_user("nan")
     text_body = json.dumps(make_feature("n1", WALK)).replace("2.35,", "NaN,", 1)
     assert "NaN" in text_body
-    response = client.post(URL, data=text_body, headers=bearer(token), content_type="application/json")
+    response = client.post(
+        URL, data=text_body, headers=bearer(token), content_type="application/json"
+    )
     assert response.status_code == 422
     assert "finite" in response.json["errors"][0]["message"]
     assert sequence_count(engine) == 0
