@@ -46,7 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     # One blueprint per resource; each module exposes ``bp``.
-    from geoapi import health, imports
+    from geoapi import health, imports, likes, reference, sequences, tours
 
-    for module in (health, imports):
+    for module in (health, imports, sequences, likes, tours, reference):
         app.register_blueprint(module.bp)
