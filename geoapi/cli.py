@@ -136,6 +136,20 @@ def _parse_in_background(
 @click.option("--transport-type", default=None, help="Transport type for every sequence.")
 @click.option("--tag", "tags", multiple=True, help="Tag for every sequence (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar, no per-failure lines.")
+@click.option(
+    "--batch-size",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Sequences per commit (each sequence stays atomic).",
+)
+@click.option(
+    "--writers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Database connections writing in parallel.",
+)
 @with_appcontext
 def import_command(
     files: tuple[Path, ...],
@@ -143,6 +157,8 @@ def import_command(
     transport_type: str | None,
     tags: tuple[str, ...],
     quiet: bool,
+    batch_size: int,
+    writers: int,
 ) -> None:
     """Bulk-import Mapillary v3 GeoJSON files (FeatureCollections or Features)."""
     engine = db.get_engine()
@@ -168,7 +184,9 @@ def import_command(
 
     with click.progressbar(length=total_bytes, label="importing", hidden=quiet) as bar:
         records = _parse_in_background(list(files), options, bar)
-        for _ in import_records(engine, user.id, records, source="geojson", on_outcome=on_outcome):
+        for _ in import_records(
+            engine, user.id, records, on_outcome=on_outcome, batch_size=batch_size, writers=writers
+        ):
             pass
     click.echo(summarise(counts, photos))
     if counts["failed"]:

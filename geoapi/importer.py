@@ -8,76 +8,52 @@ with them. Each photo becomes a Point row carrying its ``ca`` and ``image_key``.
 
 from __future__ import annotations
 
-import math
+import queue
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from geoapi.db import read_sql
-from geoapi.taxonomy import (
-    TaxonomyError,
-    TransportTypes,
-    load_transport_types,
-    normalize_tags,
-    set_sequence_tags,
+from geoapi.taxonomy import TaxonomyError, TransportTypes, load_transport_types, set_sequence_tags
+from geoapi.validation import (
+    IMAGE_KEY_TAKEN,
+    IMAGE_KEYS,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    DocumentError,
+    FeatureError,
+    ImportOptions,
+    SequenceRecord,
+    _feature_key,
+    iter_features,
+    parse_feature,
+    parse_features,
 )
 
+__all__ = [
+    "MAX_DESCRIPTION",
+    "MAX_TITLE",
+    "DocumentError",
+    "FeatureError",
+    "FeatureOutcome",
+    "ImportOptions",
+    "ImportReport",
+    "SequenceRecord",
+    "import_feature_collection",
+    "import_records",
+    "iter_features",
+    "parse_feature",
+    "parse_features",
+    "write_sequence",
+]
 Status = Literal["imported", "exists", "failed"]
-MAX_TITLE = 200
-MAX_DESCRIPTION = 10_000
-MAX_KEY = 128
-MAX_PHOTOS = 100_000
-
-
-class DocumentError(ValueError):
-    """The document as a whole is not importable GeoJSON (a 422 for the caller)."""
-
-
-class FeatureError(ValueError):
-    """One feature is invalid; ``field`` names the offending property."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """Metadata the caller gives for every imported sequence; wins over feature properties."""
-
-    title: str | None = None
-    description: str | None = None
-    transport_type: str | None = None
-    tags: tuple[str, ...] | None = None
-    source: str = "geojson"
-
-
-@dataclass(frozen=True)
-class SequenceRecord:
-    """One validated sequence, ready to write."""
-
-    key: str
-    lons: list[float]
-    lats: list[float]
-    cas: list[float | None]
-    image_keys: list[str]
-    captured_at: datetime | None = None
-    created_at: datetime | None = None
-    camera_make: str | None = None
-    pano: bool = False
-    user_key: str | None = None
-    username: str | None = None
-    title: str | None = None
-    description: str | None = None
-    transport_type: str | None = None
-    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,186 +93,6 @@ class ImportReport:
             "failed": self.count("failed"),
             "results": [outcome.to_json() for outcome in self.outcomes],
         }
-
-
-# Validation (pure) -------------------------------------------------------------------------------
-
-
-def iter_features(document: object) -> list[Any]:
-    """The features of a FeatureCollection or a single Feature; DocumentError otherwise."""
-    if not isinstance(document, Mapping):
-        raise DocumentError("the document is not a GeoJSON object")
-    kind = document.get("type")
-    if kind == "Feature":
-        return [document]
-    if kind == "FeatureCollection":
-        features = document.get("features")
-        if not isinstance(features, list):
-            raise DocumentError("a FeatureCollection needs a 'features' array")
-        if not features:
-            raise DocumentError("the FeatureCollection has no features")
-        return features
-    raise DocumentError(
-        f"expected a GeoJSON FeatureCollection or Feature, got type {kind!r}"
-        if kind is not None
-        else "the document has no GeoJSON 'type'"
-    )
-
-
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FeatureError(where, f"{where} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise FeatureError(where, f"{where} must be a finite number, got {value!r}")
-    return number
-
-
-def _optional_str(props: Mapping[str, Any], name: str, limit: int = 1000) -> str | None:
-    value = props.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FeatureError(f"properties.{name}", f"properties.{name} must be a string")
-    if len(value) > limit:
-        raise FeatureError(f"properties.{name}", f"properties.{name} exceeds {limit} characters")
-    return value
-
-
-def parse_timestamp(value: object, where: str) -> datetime | None:
-    """ISO 8601 → aware UTC datetime (naive values are taken as UTC); None stays None."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FeatureError(where, f"{where} must be an ISO 8601 string, got {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise FeatureError(where, f"{where} is not an ISO 8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _coordinates(geometry: object) -> tuple[list[float], list[float]]:
-    if not isinstance(geometry, Mapping):
-        raise FeatureError("geometry", "the feature has no geometry object")
-    if geometry.get("type") != "LineString":
-        raise FeatureError(
-            "geometry.type", f"geometry must be a LineString, got {geometry.get('type')!r}"
-        )
-    coords = geometry.get("coordinates")
-    if not isinstance(coords, list) or not coords:
-        raise FeatureError("geometry.coordinates", "a LineString needs at least one position")
-    if len(coords) > MAX_PHOTOS:
-        raise FeatureError("geometry.coordinates", f"more than {MAX_PHOTOS} photos")
-    lons: list[float] = []
-    lats: list[float] = []
-    for i, position in enumerate(coords):
-        where = f"geometry.coordinates[{i}]"
-        if not isinstance(position, list) or len(position) < 2:
-            raise FeatureError(where, f"{where} must be [longitude, latitude]")
-        lon = _number(position[0], f"{where}[0]")
-        lat = _number(position[1], f"{where}[1]")
-        if not -180.0 <= lon <= 180.0:
-            raise FeatureError(f"{where}[0]", f"{where}: longitude {lon} is outside [-180, 180]")
-        if not -90.0 <= lat <= 90.0:
-            raise FeatureError(f"{where}[1]", f"{where}: latitude {lat} is outside [-90, 90]")
-        lons.append(lon)
-        lats.append(lat)
-    return lons, lats
-
-
-def _compass_angles(raw: object, count: int) -> list[float | None]:
-    where = "properties.coordinateProperties.cas"
-    if raw is None:
-        return [None] * count
-    if not isinstance(raw, list):
-        raise FeatureError(where, f"{where} must be an array")
-    if len(raw) != count:
-        raise FeatureError(where, f"{where} has {len(raw)} values for {count} coordinates")
-    cas: list[float | None] = []
-    for i, value in enumerate(raw):
-        if value is None:
-            cas.append(None)
-            continue
-        ca = _number(value, f"{where}[{i}]")
-        if not 0.0 <= ca < 360.0:
-            raise FeatureError(f"{where}[{i}]", f"{where}[{i}]: {ca} is outside [0, 360)")
-        cas.append(ca)
-    return cas
-
-
-def _image_keys(raw: object, count: int) -> list[str]:
-    where = "properties.coordinateProperties.image_keys"
-    if not isinstance(raw, list):
-        raise FeatureError(where, f"{where} is required: one Mapillary image key per coordinate")
-    if len(raw) != count:
-        raise FeatureError(where, f"{where} has {len(raw)} keys for {count} coordinates")
-    seen: set[str] = set()
-    for i, key in enumerate(raw):
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY:
-            raise FeatureError(f"{where}[{i}]", f"{where}[{i}] must be a non-empty string")
-        if key in seen:
-            raise FeatureError(f"{where}[{i}]", f"{where}[{i}]: duplicate image key {key!r}")
-        seen.add(key)
-    return list(raw)
-
-
-def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> SequenceRecord:
-    """Validate one Mapillary v3 sequence Feature; FeatureError names the first bad field."""
-    if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
-        raise FeatureError("type", "not a GeoJSON Feature")
-    props = feature.get("properties")
-    if not isinstance(props, Mapping):
-        raise FeatureError("properties", "the feature has no properties object")
-    key = props.get("key")
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-        raise FeatureError(
-            "properties.key", "properties.key (the Mapillary sequence key) is required"
-        )
-    lons, lats = _coordinates(feature.get("geometry"))
-    coord_props = props.get("coordinateProperties")
-    if not isinstance(coord_props, Mapping):
-        raise FeatureError(
-            "properties.coordinateProperties", "properties.coordinateProperties is required"
-        )
-    cas = _compass_angles(coord_props.get("cas"), len(lons))
-    image_keys = _image_keys(coord_props.get("image_keys"), len(lons))
-    pano = props.get("pano", False)
-    if not isinstance(pano, bool):
-        raise FeatureError("properties.pano", "properties.pano must be true or false")
-    title = options.title if options.title is not None else _optional_str(props, "title", MAX_TITLE)
-    description = (
-        options.description
-        if options.description is not None
-        else _optional_str(props, "description", MAX_DESCRIPTION)
-    )
-    transport_type = options.transport_type or _optional_str(props, "transport_type", 64)
-    if options.tags is not None:
-        tags = options.tags
-    else:
-        try:
-            tags = normalize_tags(props.get("tags"))
-        except TaxonomyError as exc:
-            raise FeatureError("properties.tags", str(exc)) from None
-    return SequenceRecord(
-        key=key,
-        lons=lons,
-        lats=lats,
-        cas=cas,
-        image_keys=image_keys,
-        captured_at=parse_timestamp(props.get("captured_at"), "properties.captured_at"),
-        created_at=parse_timestamp(props.get("created_at"), "properties.created_at"),
-        camera_make=_optional_str(props, "camera_make", 200),
-        pano=pano,
-        user_key=_optional_str(props, "user_key", MAX_KEY),
-        username=_optional_str(props, "username", 200),
-        title=title,
-        description=description,
-        transport_type=transport_type,
-        tags=tags,
-    )
 
 
 # Writing -----------------------------------------------------------------------------------------
@@ -347,32 +143,86 @@ def write_sequence(
         },
     ).one()
     if row.sequence_id is None:
-        existing = conn.execute(
-            text("SELECT id, owner_id FROM sequences WHERE mapillary_key = :key"),
-            {"key": record.key},
-        ).one()
-        if existing.owner_id == owner_id:
-            return FeatureOutcome(0, record.key, "exists", sequence_id=existing.id)
-        return FeatureOutcome(
-            0,
-            record.key,
-            "failed",
-            reason=f"sequence key {record.key!r} was imported by another user",
-            field="properties.key",
-        )
+        existing_id, existing_owner_id = row.existing_id, row.existing_owner_id
+        if existing_id is None:  # perhaps inserted concurrently, after the statement's snapshot
+            again = conn.execute(
+                text("SELECT id, owner_id FROM sequences WHERE mapillary_key = :key"),
+                {"key": record.key},
+            ).one_or_none()
+            if again is not None:
+                existing_id, existing_owner_id = again.id, again.owner_id
+        if existing_id is not None and existing_owner_id == owner_id:
+            return FeatureOutcome(0, record.key, "exists", sequence_id=existing_id)
+        if existing_id is not None:
+            return FeatureOutcome(
+                0,
+                record.key,
+                "failed",
+                reason=f"sequence key {record.key!r} was imported by another user",
+                field="properties.key",
+            )
+        return FeatureOutcome(0, record.key, "failed", reason=IMAGE_KEY_TAKEN, field=IMAGE_KEYS)
     if record.tags:
         set_sequence_tags(conn, row.sequence_id, record.tags)
     return FeatureOutcome(0, record.key, "imported", sequence_id=row.sequence_id, photos=row.photos)
 
 
-def _integrity_reason(exc: IntegrityError) -> tuple[str, str]:
-    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
-    if "image_key" in constraint:
-        return (
-            "properties.coordinateProperties.image_keys",
-            "an image key already belongs to another sequence",
-        )
-    return "feature", f"the database refused the sequence ({constraint or 'integrity error'})"
+Item = tuple[int, SequenceRecord | FeatureError]
+
+
+def _write_one(
+    conn: Connection, owner_id: uuid.UUID, record: SequenceRecord, tt: TransportTypes, source: str
+) -> FeatureOutcome:
+    """One sequence in its own transaction: all of it is written, or nothing."""
+    try:
+        with conn.begin() as transaction:
+            outcome = write_sequence(conn, owner_id, record, tt, source)
+            if outcome.status != "imported":
+                transaction.rollback()
+    except DBAPIError as exc:
+        reason = "the database refused the sequence"
+        if getattr(exc.orig, "pgcode", None) == "23505":  # unique violation: a concurrent writer
+            reason = IMAGE_KEY_TAKEN
+        return FeatureOutcome(0, record.key, "failed", reason=reason, field=IMAGE_KEYS)
+    return outcome
+
+
+def _write_batch(
+    conn: Connection, owner_id: uuid.UUID, batch: list[Item], tt: TransportTypes, source: str
+) -> list[FeatureOutcome]:
+    """Write a batch of sequences, each whole or not at all.
+
+    Each sequence is one statement that refuses (rather than fails on) existing keys, so a batch
+    normally commits once. If the database raises anyway (a concurrent writer took an image key,
+    a deadlock), the batch is rolled back and replayed one transaction per sequence.
+    """
+    records = [(i, item) for i, item in batch if isinstance(item, SequenceRecord)]
+    outcomes: dict[int, FeatureOutcome] = {}
+    if len(records) > 1:
+        try:
+            with conn.begin():
+                for index, record in records:
+                    outcomes[index] = write_sequence(conn, owner_id, record, tt, source)
+        except DBAPIError:
+            outcomes.clear()
+    for index, record in records:
+        if index not in outcomes:
+            outcomes[index] = _write_one(conn, owner_id, record, tt, source)
+    result = []
+    for index, item in batch:
+        if isinstance(item, FeatureError):
+            outcome = FeatureOutcome(index, None, "failed", reason=item.message, field=item.field)
+        else:
+            outcome = outcomes[index]
+            outcome.index = index
+        result.append(outcome)
+    return result
+
+
+def _batches(items: Iterable[SequenceRecord | FeatureError], size: int) -> Iterator[list[Item]]:
+    numbered = enumerate(items)
+    while batch := list(islice(numbered, size)):
+        yield batch
 
 
 def import_records(
@@ -382,63 +232,94 @@ def import_records(
     *,
     source: str = "geojson",
     on_outcome: Callable[[FeatureOutcome], None] | None = None,
+    batch_size: int = 1,
+    writers: int = 1,
 ) -> Iterator[FeatureOutcome]:
-    """Write each record in its own transaction; a failure rolls back only that sequence."""
+    """Write validated records; every sequence is atomic and reported once it is committed.
+
+    ``batch_size`` sequences share a commit (bulk import); ``writers`` > 1 writes batches on
+    that many connections at once, so PostgreSQL uses more than one core. Outcomes come in
+    completion order, each carrying its input ``index``.
+    """
     with engine.connect() as conn:
-        transport_types = load_transport_types(conn)
+        tt = load_transport_types(conn)
         conn.rollback()
-        for index, item in enumerate(items):
-            if isinstance(item, FeatureError):
-                outcome = FeatureOutcome(
-                    index, None, "failed", reason=item.message, field=item.field
-                )
-            else:
-                transaction = conn.begin()
-                try:
-                    outcome = write_sequence(conn, owner_id, item, transport_types, source)
-                except IntegrityError as exc:
-                    transaction.rollback()
-                    where, reason = _integrity_reason(exc)
-                    outcome = FeatureOutcome(index, item.key, "failed", reason=reason, field=where)
-                except BaseException:
-                    transaction.rollback()
-                    raise
-                else:
-                    if outcome.status == "imported":
-                        transaction.commit()
-                    else:
-                        transaction.rollback()
-                outcome.index = index
-            if on_outcome is not None:
-                on_outcome(outcome)
-            yield outcome
+        if writers <= 1:
+            for batch in _batches(items, batch_size):
+                for outcome in _write_batch(conn, owner_id, batch, tt, source):
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+                    yield outcome
+            return
+    yield from _parallel(engine, owner_id, items, tt, source, on_outcome, batch_size, writers)
 
 
-def _feature_key(feature: object) -> str | None:
-    if isinstance(feature, Mapping) and isinstance(feature.get("properties"), Mapping):
-        key = feature["properties"].get("key")
-        return key if isinstance(key, str) else None
-    return None
+def _parallel(
+    engine: Engine,
+    owner_id: uuid.UUID,
+    items: Iterable[SequenceRecord | FeatureError],
+    tt: TransportTypes,
+    source: str,
+    on_outcome: Callable[[FeatureOutcome], None] | None,
+    batch_size: int,
+    writers: int,
+) -> Iterator[FeatureOutcome]:
+    """A feeder thread batches ``items``; ``writers`` threads write on their own connections."""
+    todo: queue.Queue[list[Item] | None] = queue.Queue(maxsize=writers * 2)
+    done: queue.Queue[list[FeatureOutcome] | BaseException | None] = queue.Queue()
+    stop = threading.Event()
 
-
-def parse_features(
-    features: Iterable[object], options: ImportOptions = ImportOptions()
-) -> Iterator[SequenceRecord | FeatureError]:
-    for feature in features:
+    def feed() -> None:
         try:
-            yield parse_feature(feature, options)
-        except FeatureError as exc:
-            key = _feature_key(feature)
-            if key:
-                exc.message = f"feature {key!r}: {exc.message}"
-            yield exc
+            for batch in _batches(items, batch_size):
+                if stop.is_set():
+                    break
+                todo.put(batch)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            done.put(exc)
+        for _ in range(writers):
+            todo.put(None)
+
+    def write() -> None:
+        try:
+            with engine.connect() as conn:
+                while (batch := todo.get()) is not None:
+                    if not stop.is_set():
+                        done.put(_write_batch(conn, owner_id, batch, tt, source))
+        except BaseException as exc:
+            done.put(exc)
+        done.put(None)
+
+    threads = [threading.Thread(target=feed, daemon=True)]
+    threads += [threading.Thread(target=write, daemon=True) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    finished = 0
+    error: BaseException | None = None
+    try:
+        while finished < writers:
+            got = done.get()
+            if got is None:
+                finished += 1
+            elif isinstance(got, BaseException):
+                error = error or got
+                stop.set()
+            else:
+                for outcome in got:
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+                    yield outcome
+    finally:
+        stop.set()
+    if error is not None:
+        raise error
 
 
 def import_feature_collection(
     engine: Engine,
     owner_id: uuid.UUID,
     document: object,
-    options: ImportOptions = ImportOptions(),
+    options: ImportOptions | None = None,
 ) -> ImportReport:
     """Import a Mapillary v3 FeatureCollection (or one Feature) for ``owner_id``.
 
@@ -447,6 +328,7 @@ def import_feature_collection(
     """
     features = iter_features(document)
     report = ImportReport()
+    options = options or ImportOptions()
     records = parse_features(features, options)
     for outcome in import_records(engine, owner_id, records, source=options.source):
         if outcome.key is None:

@@ -16,7 +16,9 @@ from geoapi.importer import (
     FeatureError,
     ImportOptions,
     import_feature_collection,
+    import_records,
     parse_feature,
+    parse_features,
 )
 
 WALK = [(16.4329, 7.2465), (16.4330, 7.2466), (16.4331, 7.2468)]
@@ -331,3 +333,36 @@ def test_database_rejects_out_of_range_ca(engine: Engine, make_user: Callable[..
     import_feature_collection(engine, user.id, make_feature("g1", WALK))
     with pytest.raises(Exception, match="photos_ca_check"), engine.begin() as conn:
         conn.execute(text("UPDATE photos SET ca = 360"))
+
+
+@pytest.mark.parametrize(("batch_size", "writers"), [(1, 1), (4, 1), (3, 2)])
+def test_bulk_paths_write_each_sequence_once(
+    engine: Engine, make_user: Callable[..., Any], batch_size: int, writers: int
+) -> None:
+    """Batched and parallel writes: same outcomes as one-by-one, clashes fail alone."""
+    user, _ = make_user("bulk")
+    other, _ = make_user("other")
+    import_feature_collection(engine, other.id, make_feature("theirs", WALK))
+    features = [make_feature(f"s{i}", [(i * 0.01, 1.0), (i * 0.01, 1.001)]) for i in range(12)]
+    clash = make_feature("clash", WALK)  # reuses an image key of s3, written in the same run
+    clash["properties"]["coordinateProperties"]["image_keys"][0] = "s3-img-0"
+    bad = make_feature("bad", WALK, captured_at="never")
+    items = list(
+        parse_features([*features[:6], clash, bad, make_feature("theirs", WALK), *features[6:]])
+    )
+    outcomes = sorted(
+        import_records(engine, user.id, items, batch_size=batch_size, writers=writers),
+        key=lambda o: o.index,
+    )
+    assert [o.index for o in outcomes] == list(range(15))
+    by_key = {o.key: o for o in outcomes if o.key}
+    assert by_key["clash"].status == "failed"
+    assert by_key["clash"].field == "properties.coordinateProperties.image_keys"
+    assert outcomes[7].status == "failed" and outcomes[7].field == "properties.captured_at"
+    assert by_key["theirs"].status == "failed"
+    assert all(by_key[f"s{i}"].status == "imported" for i in range(12))
+    assert count(engine, "sequences") == 13
+    assert count(engine, "photos") == 12 * 2 + 3
+    again = list(import_records(engine, user.id, items, batch_size=batch_size, writers=writers))
+    assert sorted(o.status for o in again).count("exists") == 12
+    assert count(engine, "photos") == 27
