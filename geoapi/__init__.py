@@ -46,7 +46,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     # One blueprint per resource; each module exposes ``bp``.
-    from geoapi import health, imports, likes, reference, sequences, tours
+    from geoapi import (
+        exports,
+        features,
+        health,
+        imports,
+        likes,
+        openapi,
+        reference,
+        sequences,
+        tours,
+    )
 
-    for module in (health, imports, sequences, likes, tours, reference):
+    for module in (health, imports, sequences, likes, tours, reference, features, exports, openapi):
         app.register_blueprint(module.bp)

@@ -1,0 +1,106 @@
+"""geoapi.geo: bbox, limit, cursor and unknown-parameter rules (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from geoapi.errors import BadRequestError
+from geoapi.geo import (
+    CRS84,
+    MAX_LIMIT,
+    BBox,
+    check_known,
+    decode_cursor,
+    encode_cursor,
+    envelope_params,
+    parse_bbox,
+    parse_limit,
+)
+
+
+def test_bbox_parses_four_numbers() -> None:
+    assert parse_bbox(" -9.2,38.7, -9.1 ,38.8") == BBox(-9.2, 38.7, -9.1, 38.8)
+    assert parse_bbox("-180,-90,180,90") == BBox(-180, -90, 180, 90)
+    assert parse_bbox(None) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("1,2,3", "expected 4"),
+        ("1,2,3,4,5,6", "expected 4"),
+        ("", "expected 4"),
+        ("a,2,3,4", "'a' is not a number"),
+        ("1,,3,4", "'' is not a number"),
+        ("nan,2,3,4", "not a finite number"),
+        ("1,2,inf,4", "not a finite number"),
+        ("-181,2,3,4", "outside [-180, 180]"),
+        ("1,2,180.5,4", "outside [-180, 180]"),
+        ("1,-91,3,4", "outside [-90, 90]"),
+        ("1,2,3,90.1", "outside [-90, 90]"),
+        ("1,5,3,4", "must be below"),
+        ("1,4,3,4", "must be below"),
+        ("3,2,3,4", "longitude are both"),
+    ],
+)
+def test_bad_bbox_is_a_400_naming_bbox(raw: str, message: str) -> None:
+    with pytest.raises(BadRequestError) as info:
+        parse_bbox(raw)
+    assert info.value.status == 400
+    assert info.value.errors == [{"field": "bbox", "message": info.value.errors[0]["message"]}]
+    assert message in info.value.detail
+
+
+def test_antimeridian_bbox_splits_into_two_envelopes() -> None:
+    box = parse_bbox("170,-10,-170,10")
+    assert box is not None and box.crosses_antimeridian
+    assert box.envelopes() == [(170, -10, 180, 10), (-180, -10, -170, 10)]
+    params = envelope_params(box)
+    assert (params["e1_xmin"], params["e1_xmax"], params["e2_xmin"], params["e2_xmax"]) == (
+        170,
+        180,
+        -180,
+        -170,
+    )
+
+
+def test_envelope_params_without_bbox_are_null() -> None:
+    assert set(envelope_params(None).values()) == {None}
+    plain = envelope_params(BBox(1, 2, 3, 4))
+    assert (plain["e1_xmin"], plain["e1_ymax"], plain["e2_xmin"]) == (1, 4, None)
+
+
+def test_bbox_crs_must_be_crs84() -> None:
+    assert parse_bbox("1,2,3,4", CRS84) == BBox(1, 2, 3, 4)
+    with pytest.raises(BadRequestError) as info:
+        parse_bbox("1,2,3,4", "http://www.opengis.net/def/crs/EPSG/0/3857")
+    assert info.value.errors[0]["field"] == "bbox-crs"
+
+
+def test_limit_default_clamp_and_errors() -> None:
+    assert parse_limit(None) == 100
+    assert parse_limit("7") == 7
+    assert parse_limit(str(MAX_LIMIT + 1)) == MAX_LIMIT
+    assert parse_limit("123456", maximum=None) == 123456
+    for raw in ("0", "-1", "1.5", "ten", "1e3", "٣"):
+        with pytest.raises(BadRequestError) as info:
+            parse_limit(raw)
+        assert info.value.errors[0]["field"] == "limit"
+
+
+def test_cursor_round_trip_and_rejections() -> None:
+    token = encode_cursor("photos", "abc", 3)
+    assert "=" not in token
+    assert decode_cursor(token, "photos", 2) == ["abc", 3]
+    bad = ["", "!!!", "bm90IGpzb24", encode_cursor("sequences", "abc"), encode_cursor("photos", 1)]
+    for raw in bad:
+        with pytest.raises(BadRequestError) as info:
+            decode_cursor(raw, "photos", 2)
+        assert info.value.errors[0]["field"] == "cursor"
+
+
+def test_unknown_parameters_are_all_named() -> None:
+    check_known(["bbox", "limit"], frozenset({"bbox", "limit"}))
+    with pytest.raises(BadRequestError) as info:
+        check_known(["bbox", "zoom", "bogus"], frozenset({"bbox"}))
+    assert [e["field"] for e in info.value.errors] == ["bogus", "zoom"]
