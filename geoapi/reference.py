@@ -37,7 +37,9 @@ def transport_type_tree(session: Session) -> list[dict[str, Any]]:
 
 def tag_counts(session: Session, prefix: str | None, limit: int) -> list[dict[str, Any]]:
     """Tags with the number of published sequences carrying each, most used first."""
-    rows = session.execute(text(read_sql("sequence_tag_counts")), {"prefix": prefix, "limit": limit})
+    rows = session.execute(
+        text(read_sql("sequence_tag_counts")), {"prefix": prefix, "limit": limit}
+    )
     return [{"name": row.name, "count": row.count} for row in rows]
 
 
