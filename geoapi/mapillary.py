@@ -1,4 +1,6 @@
-"""Mapillary client: the only code in geoapi that knows Mapillary's URLs, fields and OAuth.
+"""Mapillary client: the only code in geoapi that knows Mapillary's URLs and fields.
+
+OAuth (authorize URL, code exchange, refresh) lives in ``geoapi.mapillary_oauth``.
 
 Both adapters (:class:`MapillaryV3` here, ``geoapi.mapillary_v4.MapillaryV4`` for the Graph API)
 return a sequence as a **Mapillary v3 sequence Feature**, the shape the importer consumes: a
@@ -14,7 +16,6 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,8 +23,6 @@ from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import requests
-from oauthlib.oauth2 import InsecureTransportError, OAuth2Error
-from requests_oauthlib import OAuth2Session
 
 Feature = dict[str, Any]
 """A Mapillary v3 sequence Feature (see the module docstring)."""
@@ -435,111 +434,3 @@ def create_source(
 
         return MapillaryV4(config, sleep=sleep)
     raise ValueError(f"unknown Mapillary API version {api_version!r} (expected v3 or v4)")
-
-
-# --- OAuth (requests-oauthlib) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """Tokens from Mapillary's token endpoint; ``expires_at`` is UTC. Tokens stay out of repr."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str | None = field(repr=False)
-    expires_at: datetime | None
-    user_id: str | None
-
-
-def authorization_url(config: MapillaryConfig, redirect_uri: str, state: str) -> str:
-    """The URL to send the user to so they grant us access; Mapillary redirects back with a code."""
-    with _oauth_errors(config), _oauth_session(config, redirect_uri) as oauth:
-        url, _ = oauth.authorization_url(config.authorize_url, state=state)
-    return str(url)
-
-
-def exchange_code(config: MapillaryConfig, code: str, redirect_uri: str) -> TokenSet:
-    """Trade an authorization code for tokens. Not retried: a code is single-use."""
-    with _oauth_errors(config, code), _oauth_session(config, redirect_uri) as oauth:
-        token = oauth.fetch_token(
-            config.token_url,
-            code=code,
-            include_client_id=True,
-            headers=_token_headers(config),
-            timeout=config.timeout,
-        )
-    return _token_set(token)
-
-
-def refresh_token(config: MapillaryConfig, refresh_token: str) -> TokenSet:
-    """New tokens from a refresh token; keeps the old refresh token if none is returned."""
-    with _oauth_errors(config, refresh_token), _oauth_session(config, None) as oauth:
-        token = oauth.refresh_token(
-            config.token_url,
-            refresh_token=refresh_token,
-            client_id=config.client_id,
-            headers=_token_headers(config),
-            timeout=config.timeout,
-        )
-    return _token_set(token)
-
-
-def _oauth_session(config: MapillaryConfig, redirect_uri: str | None) -> OAuth2Session:
-    oauth = OAuth2Session(config.client_id, redirect_uri=redirect_uri, scope=config.scope)
-    secrets = (config.client_secret,)
-
-    def check(response: requests.Response) -> requests.Response:
-        raise_for_status(response, secrets)
-        return response
-
-    oauth.register_compliance_hook("access_token_response", check)
-    oauth.register_compliance_hook("refresh_token_response", check)
-    return oauth
-
-
-def _token_headers(config: MapillaryConfig) -> dict[str, str]:
-    # Mapillary authenticates the app by its secret in this header, not by HTTP Basic auth.
-    return {
-        "Authorization": f"OAuth {config.client_secret}",
-        "Accept": "application/json",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-@contextmanager
-def _oauth_errors(config: MapillaryConfig, *secrets: str) -> Iterator[None]:
-    """Turn requests/oauthlib failures into MapillaryErrors whose text holds no secret."""
-    where = redact(config.token_url)
-    try:
-        yield
-    except MapillaryError:
-        raise
-    except InsecureTransportError:
-        raise MapillaryError(
-            "Mapillary OAuth URLs must use https (OAUTHLIB_INSECURE_TRANSPORT=1 is for tests)"
-        ) from None
-    except requests.RequestException as exc:
-        raise transport_error(exc, f"POST {where}") from None
-    except (OAuth2Error, ValueError, Warning) as exc:
-        raise MapillaryResponseError(
-            redact(
-                f"unusable answer from Mapillary's token endpoint: {exc}",
-                (config.client_secret, *secrets),
-            )
-        ) from None
-
-
-def _token_set(token: dict[str, Any]) -> TokenSet:
-    access = token.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise shape_error("token answer", "no access_token")
-    expires_at = token.get("expires_at")
-    user_id = token.get("user_id")
-    refresh = token.get("refresh_token")
-    return TokenSet(
-        access_token=access,
-        refresh_token=str(refresh) if refresh else None,
-        expires_at=(
-            datetime.fromtimestamp(float(expires_at), UTC) if expires_at is not None else None
-        ),
-        user_id=str(user_id) if user_id is not None else None,
-    )

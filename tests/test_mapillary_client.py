@@ -14,6 +14,7 @@ import requests
 from fake_mapillary import FakeMapillary, fake_mapillary_fixture, load_fixture  # noqa: F401
 
 from geoapi import mapillary as mly
+from geoapi import mapillary_oauth as oauth
 from geoapi.mapillary_v4 import MapillaryV4, feature_from_images, iso_from_epoch_ms
 
 SourceFactory = Callable[..., mly.MapillarySource]
@@ -520,7 +521,7 @@ REDIRECT = "https://geoapi.example/auth/mapillary/callback"
 
 def login(fake: FakeMapillary, state: str = "st4te") -> str:
     """Follow authorization_url through the fake's /connect; return the code."""
-    url = mly.authorization_url(fake.config(), REDIRECT, state)
+    url = oauth.authorization_url(fake.config(), REDIRECT, state)
     with requests.get(url, allow_redirects=False, timeout=5) as answer:
         assert answer.status_code == 302
         location = urlsplit(answer.headers["Location"])
@@ -532,7 +533,7 @@ def login(fake: FakeMapillary, state: str = "st4te") -> str:
 
 @pytest.mark.usefixtures("insecure_ok")
 def test_authorization_url_carries_the_oauth_parameters(fake_mapillary: FakeMapillary) -> None:
-    url = mly.authorization_url(fake_mapillary.config(scope="read"), REDIRECT, "xyz")
+    url = oauth.authorization_url(fake_mapillary.config(scope="read"), REDIRECT, "xyz")
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{fake_mapillary.url}/connect"
     assert parse_qs(parts.query) == {
@@ -550,7 +551,7 @@ def test_exchange_code_then_refresh(
     fake_mapillary: FakeMapillary,
 ) -> None:
     before = datetime.now(UTC)
-    tokens = mly.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT)
+    tokens = oauth.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT)
     assert tokens.user_id == "102153268628347"
     assert tokens.refresh_token
     assert tokens.expires_at is not None and (tokens.expires_at - before).days in (59, 60)
@@ -560,7 +561,7 @@ def test_exchange_code_then_refresh(
     call = fake_mapillary.calls("/token")[0]
     assert call.headers["Authorization"] == f"OAuth {fake_mapillary.client_secret}"
 
-    renewed = mly.refresh_token(fake_mapillary.config(), tokens.refresh_token)
+    renewed = oauth.refresh_token(fake_mapillary.config(), tokens.refresh_token)
     assert renewed.access_token != tokens.access_token
     assert renewed.refresh_token == tokens.refresh_token  # the fake sent none: keep the old one
     assert make_source().me(renewed.access_token).username == "pierregeo"
@@ -569,9 +570,9 @@ def test_exchange_code_then_refresh(
 @pytest.mark.usefixtures("insecure_ok")
 def test_exchange_code_is_single_use(fake_mapillary: FakeMapillary) -> None:
     code = login(fake_mapillary)
-    mly.exchange_code(fake_mapillary.config(), code, REDIRECT)
+    oauth.exchange_code(fake_mapillary.config(), code, REDIRECT)
     with pytest.raises(mly.MapillaryHTTPError) as caught:
-        mly.exchange_code(fake_mapillary.config(), code, REDIRECT)
+        oauth.exchange_code(fake_mapillary.config(), code, REDIRECT)
     assert caught.value.status_code == 400
     assert code not in str(caught.value)
 
@@ -582,7 +583,7 @@ def test_wrong_client_secret_is_an_auth_error_without_the_secret(
 ) -> None:
     config = fake_mapillary.config(client_secret="MLY|wrong-secret-do-not-print")
     with pytest.raises(mly.MapillaryAuthError) as caught:
-        mly.exchange_code(config, login(fake_mapillary), REDIRECT)
+        oauth.exchange_code(config, login(fake_mapillary), REDIRECT)
     assert "do-not-print" not in str(caught.value)
     assert "Invalid client secret" in str(caught.value)
 
@@ -591,7 +592,7 @@ def test_wrong_client_secret_is_an_auth_error_without_the_secret(
 def test_token_endpoint_garbage_is_a_response_error(fake_mapillary: FakeMapillary) -> None:
     fake_mapillary.respond("/token", {"token_type": "bearer"})
     with pytest.raises(mly.MapillaryResponseError):
-        mly.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT)
+        oauth.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT)
 
 
 def test_oauth_over_http_is_refused_without_the_test_switch(
@@ -600,7 +601,7 @@ def test_oauth_over_http_is_refused_without_the_test_switch(
 ) -> None:
     monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
     with pytest.raises(mly.MapillaryError, match="must use https"):
-        mly.exchange_code(fake_mapillary.config(), "any-code", REDIRECT)
+        oauth.exchange_code(fake_mapillary.config(), "any-code", REDIRECT)
     assert fake_mapillary.calls("/token") == []
 
 
