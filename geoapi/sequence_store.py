@@ -330,12 +330,20 @@ def check_owner(row: Any, sequence_id: uuid.UUID, user_id: uuid.UUID) -> None:
         raise ForbiddenError(f"sequence {sequence_id} belongs to another user")
 
 
-def lock_owned_sequence(session: Session, sequence_id: uuid.UUID, user_id: uuid.UUID) -> Any:
-    """Lock a sequence for a write by its owner (404/403 otherwise)."""
-    row = session.execute(
-        text("SELECT id, owner_id, status FROM sequences WHERE id = :id FOR UPDATE"),
-        {"id": sequence_id},
-    ).one_or_none()
+def lock_owned_sequence(
+    session: Session, sequence_id: uuid.UUID, user_id: uuid.UUID, *, deleting: bool = False
+) -> Any:
+    """Lock a sequence for a write by its owner (404/403 otherwise).
+
+    An edit takes ``FOR NO KEY UPDATE``, which concurrent likes (their trigger's count update)
+    and tour edits (``FOR KEY SHARE``) do not wait on; a delete takes ``FOR UPDATE``.
+    """
+    sql = (
+        "SELECT id, owner_id, status FROM sequences WHERE id = :id FOR UPDATE"
+        if deleting
+        else "SELECT id, owner_id, status FROM sequences WHERE id = :id FOR NO KEY UPDATE"
+    )
+    row = session.execute(text(sql), {"id": sequence_id}).one_or_none()
     check_owner(row, sequence_id, user_id)
     return row
 
@@ -377,7 +385,7 @@ def delete_sequence(session: Session, sequence_id: uuid.UUID, user_id: uuid.UUID
     ).one_or_none()
     check_owner(row, sequence_id, user_id)
     _lock_tours_of(session, sequence_id)
-    lock_owned_sequence(session, sequence_id, user_id)
+    lock_owned_sequence(session, sequence_id, user_id, deleting=True)
     tour_ids = _lock_tours_of(session, sequence_id)
     session.execute(text("DELETE FROM sequences WHERE id = :id"), {"id": sequence_id})
     if tour_ids:

@@ -1,8 +1,8 @@
 """Tour queries and writes as plain functions over a Session (no Flask).
 
 A tour is an ordered list of its owner's sequences (positions dense 0..n-1); a sequence may be
-in several tours. Writes lock the tour row first, then the sequences (``FOR SHARE``), the same
-order a sequence delete uses.
+in several tours. Writes lock the tour row first, then the sequences (``FOR KEY SHARE``: no
+delete meanwhile, likes do not wait), the same order a sequence delete uses.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def set_tour_sequences(
     rows = session.execute(
         text(
             "SELECT id, owner_id, status FROM sequences WHERE id = ANY(CAST(:ids AS uuid[]))"
-            " ORDER BY id FOR SHARE"
+            " ORDER BY id FOR KEY SHARE"
         ),
         {"ids": sequence_ids},
     ).all()
