@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from helpers import bearer, make_feature
 from sqlalchemy import Engine, text
@@ -372,3 +375,59 @@ def test_list_tours_bad_parameters(
     client: FlaskClient, owner: dict[str, Any], query: str, parameter: str
 ) -> None:
     assert_problem(client.get(f"/api/v1/tours?{query}"), 400, parameter)
+
+
+def test_concurrent_deletes_and_tour_edits_keep_tours_dense(
+    app: Flask, owner: dict[str, Any], engine: Engine
+) -> None:
+    """Sequence deletes racing tour edits: no deadlock or 500, and every tour stays dense."""
+    user, token = owner["user"], owner["token"]
+    ids = owner["ids"] + [add_sequence(engine, user.id, f"extra{i}") for i in range(9)]
+    setup = app.test_client()
+    tours = [create(setup, token, title=f"T{i}", sequence_ids=ids).json["id"] for i in range(3)]
+    statuses: list[int] = []
+    start = threading.Barrier(4)
+
+    def delete_all() -> None:
+        client = app.test_client()
+        start.wait(timeout=30)
+        for sequence_id in ids[::2]:
+            statuses.append(
+                client.delete(f"/api/v1/sequences/{sequence_id}", headers=bearer(token)).status_code
+            )
+
+    def edit(tour_id: str, seed: int) -> None:
+        client = app.test_client()
+        rng = random.Random(seed)
+        start.wait(timeout=30)
+        for _ in range(15):
+            chosen = rng.sample(ids, rng.randint(1, len(ids)))
+            response = client.put(
+                f"/api/v1/tours/{tour_id}/sequences",
+                json={"sequence_ids": chosen},
+                headers=bearer(token),
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=delete_all)] + [
+        threading.Thread(target=edit, args=(tour_id, i)) for i, tour_id in enumerate(tours)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert set(statuses) <= {200, 204, 422}, statuses
+    assert statuses.count(204) == len(ids[::2])
+    with engine.connect() as conn:
+        for tour_id in tours:
+            rows = (
+                conn.execute(
+                    text(
+                        "SELECT position FROM tour_sequences WHERE tour_id = :t ORDER BY position"
+                    ),
+                    {"t": tour_id},
+                )
+                .scalars()
+                .all()
+            )
+            assert rows == list(range(len(rows)))
