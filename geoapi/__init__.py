@@ -47,6 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     # One blueprint per resource; each module exposes ``bp``.
     from geoapi import (
+        docs,
         exports,
         features,
         health,
@@ -56,7 +57,20 @@ def _register_blueprints(app: Flask) -> None:
         reference,
         sequences,
         tours,
+        viewer,
     )
 
-    for module in (health, imports, sequences, likes, tours, reference, features, exports, openapi):
+    for module in (
+        health,
+        imports,
+        sequences,
+        likes,
+        tours,
+        reference,
+        features,
+        exports,
+        openapi,
+        viewer,
+        docs,
+    ):
         app.register_blueprint(module.bp)
