@@ -63,17 +63,21 @@ def absolute_url(path: str) -> str:
     return base.rstrip("/") + path
 
 
-def page_links(next_cursor: str | None) -> list[dict[str, str]]:
+def page_links(
+    next_cursor: str | None, media_type: str = "application/json"
+) -> list[dict[str, str]]:
     """``self`` and, when there is more, ``next`` (the same query with the new cursor)."""
     pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
-    links = [{"rel": "self", "type": "application/json", "href": request.url}]
+    query = request.query_string.decode("latin-1")
+    self_href = absolute_url(f"{request.path}?{query}" if query else request.path)
+    links = [{"rel": "self", "type": media_type, "href": self_href}]
     if next_cursor is not None:
-        query = urlencode([*pairs, ("cursor", next_cursor)])
+        next_query = urlencode([*pairs, ("cursor", next_cursor)])
         links.append(
             {
                 "rel": "next",
-                "type": "application/json",
-                "href": absolute_url(f"{request.path}?{query}"),
+                "type": media_type,
+                "href": absolute_url(f"{request.path}?{next_query}"),
             }
         )
     return links
@@ -104,7 +108,7 @@ def list_view() -> Response:
         "features": features,
         "numberReturned": len(features),
         "next_cursor": page.next_cursor,
-        "links": page_links(page.next_cursor),
+        "links": page_links(page.next_cursor, GEOJSON_MEDIA_TYPE),
     }
     return geojson_response(body)
 

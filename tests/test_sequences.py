@@ -396,6 +396,11 @@ def test_list_pages_with_an_opaque_cursor(
         body = client.get(url).json
         assert body["numberReturned"] == len(body["features"]) <= 2
         seen += [f["id"] for f in body["features"]]
+        assert body["links"][0] == {
+            "rel": "self",
+            "type": GEOJSON,
+            "href": "http://localhost" + url,
+        }
         nexts = [link["href"] for link in body["links"] if link["rel"] == "next"]
         assert (body["next_cursor"] is None) == (not nexts)
         url = nexts[0].replace("http://localhost", "") if nexts else None
