@@ -167,11 +167,11 @@ def iter_feature_batches(
     closed, and each FETCH is its own statement under the statement timeout.
     """
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).execute(
             text(items_sql(query.collection)), items_params(query)
         )
         try:
-            for rows in result.partitions():
+            for rows in result.partitions(batch_size):
                 last = rows[-1]
                 yield [row.feature for row in rows], (str(last.k1), int(last.k2))
         finally:
