@@ -266,6 +266,16 @@ def test_bbox_selects_sequences_and_photos(client: FlaskClient, lisbon: dict[str
     ]
 
 
+def test_bbox_needs_the_line_itself_not_just_its_box(
+    client: FlaskClient, engine: Engine, make_user: MakeUser
+) -> None:
+    user, _ = make_user("diagonal")
+    (diagonal,) = load(engine, user.id, make_feature("diag", [(0.0, 0.0), (1.0, 1.0)]))
+    # the corner box overlaps the line's bounding box but not the line
+    assert ids(client, "/collections/sequences/items?bbox=0.8,0.0,1.0,0.2") == set()
+    assert ids(client, "/collections/sequences/items?bbox=0.4,0.4,0.6,0.6") == {diagonal}
+
+
 def test_bbox_across_the_antimeridian(
     client: FlaskClient, engine: Engine, make_user: MakeUser
 ) -> None:
