@@ -52,11 +52,15 @@ def _register_blueprints(app: Flask) -> None:
         features,
         health,
         imports,
+        imports_mapillary,
         likes,
+        mapillary_views,
         openapi,
         reference,
         sequences,
+        tiles,
         tours,
+        uploader,
         viewer,
     )
 
@@ -68,9 +72,13 @@ def _register_blueprints(app: Flask) -> None:
         tours,
         reference,
         features,
+        tiles,
         exports,
         openapi,
         viewer,
         docs,
+        mapillary_views,
+        imports_mapillary,
+        uploader,
     ):
         app.register_blueprint(module.bp)

@@ -222,6 +222,7 @@ def init_app(app: Flask) -> None:
     from geoapi.serve import serve_command
 
     app.cli.add_command(serve_command)
+    app.cli.add_command(__import__("geoapi.worker", fromlist=["worker_command"]).worker_command)
 
 
 def main() -> None:
