@@ -1,0 +1,158 @@
+"""Vector tiles ``GET /tiles/{z}/{x}/{y}.mvt`` (``.pbf``) and TileJSON ``GET /tiles.json``.
+
+Tiles carry a strong ETag (a hash of the bytes sent), answer ``If-None-Match`` with 304, are
+gzipped when the client accepts it and cacheable per ``tile_cache_control``; the TileJSON tile
+URL carries the data version, so a write that changes tiles changes every tile URL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from geoapi.config import Settings
+from geoapi.db import get_engine
+from geoapi.errors import ServiceUnavailableError
+from geoapi.filters import QueryArgs, SequenceFilters, parse_filters
+from geoapi.taxonomy import TransportTypes, load_transport_types
+from geoapi.tile_store import (
+    MVT_MEDIA_TYPE,
+    TileLimits,
+    build_tilejson,
+    data_version,
+    get_tile,
+    parse_tile_address,
+    tile_bounds,
+)
+
+bp = Blueprint("tiles", __name__)
+FILTER_ARGS = ("transport_type", "tag", "username", "camera_make", "pano", "datetime")
+GZIP_LEVEL = 5
+_NO_TYPES = TransportTypes(leaves={}, names={}, parents={})
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["GEOAPI"]
+    return settings
+
+
+def _filters(conn: Connection) -> SequenceFilters:
+    """The request's filters; the transport type tree is read only when one is asked for."""
+    types = load_transport_types(conn) if request.args.get("transport_type") else _NO_TYPES
+    return parse_filters(cast(QueryArgs, request.args), types)
+
+
+def _etag(data: bytes, suffix: str = "") -> str:
+    return f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}{suffix}"'
+
+
+def _not_modified(etag: str) -> bool:
+    return request.if_none_match.contains_weak(etag.strip('"'))
+
+
+def _wants_gzip() -> bool:
+    return request.accept_encodings["gzip"] > 0
+
+
+def _bodiless(status: int, headers: dict[str, str]) -> Response:
+    response = Response(status=status, headers=headers)
+    response.headers.remove("Content-Type")
+    return response
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Tiles and TileJSON are public: any origin may read them (GET, and the preflight)."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = "ETag, Content-Encoding"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        asked = request.headers.get("Access-Control-Request-Headers")
+        response.headers["Access-Control-Allow-Headers"] = asked or "If-None-Match"
+        response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@bp.get("/tiles/<z>/<x>/<name>")
+def tile(z: str, x: str, name: str) -> Response:
+    """One tile: 200 MVT, 204 when empty, 304 when the client's ETag matches."""
+    address, _fmt = parse_tile_address(z, x, name)
+    settings = _settings()
+    with get_engine().connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        filters = _filters(conn)
+        try:
+            data = get_tile(
+                conn,
+                address.z,
+                address.x,
+                address.y,
+                filters,
+                TileLimits.from_max_features(settings.tile_max_features),
+                timeout_ms=settings.tile_statement_timeout_ms,
+            )
+        except OperationalError as exc:
+            if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled
+                raise
+            raise ServiceUnavailableError(
+                f"the tile took longer than {settings.tile_statement_timeout_ms} ms",
+                headers={"Retry-After": "5"},
+            ) from None
+    headers = {"Cache-Control": settings.tile_cache_control, "Vary": "Accept-Encoding"}
+    if not data:
+        return _bodiless(204, headers)
+    gzipped = _wants_gzip()
+    headers["ETag"] = _etag(data, "-gzip" if gzipped else "")
+    if _not_modified(headers["ETag"]):
+        return _bodiless(304, headers)
+    if gzipped:
+        data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(data, status=200, headers=headers, mimetype=MVT_MEDIA_TYPE)
+
+
+def _public_root() -> str:
+    return (_settings().public_url or request.url_root).rstrip("/")
+
+
+def _tile_url(version: int) -> str:
+    """The tile URL template with the data version and the request's filter arguments."""
+    args: list[tuple[str, Any]] = [("v", version)]
+    for key in FILTER_ARGS:
+        args.extend((key, value) for value in request.args.getlist(key) if value != "")
+    return f"{_public_root()}/tiles/{{z}}/{{x}}/{{y}}.mvt?{urlencode(args)}"
+
+
+@bp.get("/tiles.json")
+def tilejson() -> Response:
+    """TileJSON 3.0.0 for the tiles, filtered like the tiles by the same query arguments."""
+    with get_engine().connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        _filters(conn)  # 400 for a bad filter here, not on every tile
+        version = data_version(conn)
+        bounds = _cached_bounds(conn, version)
+    body = json.dumps(build_tilejson(_tile_url(version), bounds)).encode()
+    headers = {"Cache-Control": "no-cache", "ETag": _etag(body)}
+    if _not_modified(headers["ETag"]):
+        return _bodiless(304, headers)
+    return Response(body, status=200, headers=headers, mimetype="application/json")
+
+
+def _cached_bounds(conn: Connection, version: int) -> tuple[float, float, float, float] | None:
+    """Data bounds, computed once per data version per process (an exact extent scans a table)."""
+    cache: dict[int, Any] = current_app.extensions.setdefault("geoapi.tile_bounds", {})
+    if version not in cache:
+        bounds = tile_bounds(conn)
+        if data_version(conn) != version:  # a write landed meanwhile: do not cache
+            return bounds
+        cache.clear()
+        cache[version] = bounds
+    cached: tuple[float, float, float, float] | None = cache[version]
+    return cached
