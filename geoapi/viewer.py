@@ -7,10 +7,12 @@ MapLibre GL JS is copied from the npm package into ``geoapi/static/vendor`` by
 from __future__ import annotations
 
 import hashlib
+import io
+import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, send_from_directory, url_for
+from flask import Blueprint, Response, render_template, send_file, url_for
 from werkzeug.security import safe_join
 
 from geoapi.errors import NotFoundError
@@ -92,9 +94,19 @@ def static_file(filename: str) -> Response:
 
 
 def _send(directory: Path, filename: str) -> Response:
-    path = safe_join(str(directory), filename)
-    if path is None or not Path(path).is_file():
+    """A small file from memory (no open file handle outlives the request), with ETag and 304."""
+    joined = safe_join(str(directory), filename)
+    if joined is None or not Path(joined).is_file():
         raise NotFoundError(f"no static file {filename!r}")
-    response = send_from_directory(directory, filename, max_age=ASSET_MAX_AGE)
+    path = Path(joined)
+    stat = path.stat()
+    response = send_file(
+        io.BytesIO(path.read_bytes()),
+        mimetype=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        etag=_fingerprint(path, stat.st_mtime_ns),
+        last_modified=stat.st_mtime,
+        max_age=ASSET_MAX_AGE,
+        conditional=True,
+    )
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

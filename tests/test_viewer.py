@@ -197,3 +197,11 @@ def test_map_page_says_how_to_build_when_maplibre_is_missing(
     html = client.get("/map").get_data(as_text=True)
     assert 'id="not-built"' in html and "bash .ci/build-web" in html
     assert client.get("/map/static/vendor/maplibre-gl.js").status_code == 404
+
+
+def test_assets_answer_conditional_requests(client: FlaskClient) -> None:
+    first = client.get("/map/map.js")
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag
+    again = client.get("/map/map.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
