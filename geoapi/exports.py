@@ -34,7 +34,7 @@ GEOJSON_SEQ = "application/geo+json-seq"
 RS = "\x1e"
 EXPORT_PARAMS = frozenset({"collection", "format", "limit", "f"})
 FORMATS = {"geojson": GEOJSON, "geojsonseq": GEOJSON_SEQ}
-Batches = Iterator[tuple[list[str], Key]]
+Batches = Iterator[list[tuple[str, Key]]]
 
 
 def transport_types() -> TransportTypes:
@@ -58,6 +58,19 @@ def primed(batches: Batches) -> Batches:
     return rest()
 
 
+def capped(batches: Batches, limit: int, state: dict[str, bool]) -> Batches:
+    """At most ``limit`` rows of ``batches`` (run with a limit one higher);
+    ``state["more"]`` tells afterwards whether a row beyond them existed."""
+    left = limit
+    for batch in batches:
+        if len(batch) > left:
+            state["more"] = True
+            batch = batch[:left]
+        if batch:
+            yield batch
+        left -= len(batch)
+
+
 def feature_collection_chunks(
     batches: Batches, head: str, tail: Callable[[int, Key | None], dict[str, Any]]
 ) -> Iterator[str]:
@@ -65,17 +78,17 @@ def feature_collection_chunks(
     that are only known at the end (numberReturned, next link)."""
     yield head
     count, last = 0, None
-    for features, key in batches:
-        yield ("," if count else "") + ",".join(features)
-        count, last = count + len(features), key
+    for batch in batches:
+        yield ("," if count else "") + ",".join(feature for feature, _key in batch)
+        count, last = count + len(batch), batch[-1][1]
     members = tail(count, last)
     yield "]" + ("," + json.dumps(members)[1:] if members else "}")
 
 
 def geojson_seq_chunks(batches: Batches) -> Iterator[str]:
     """RFC 8142 text sequence: RS + Feature + LF for every Feature."""
-    for features, _last in batches:
-        yield "".join(f"{RS}{feature}\n" for feature in features)
+    for batch in batches:
+        yield "".join(f"{RS}{feature}\n" for feature, _key in batch)
 
 
 def _export_format() -> str:
@@ -126,4 +139,4 @@ def streamed(chunks: Iterator[str], mimetype: str, filename: str | None) -> Resp
     return response
 
 
-__all__ = ["ItemQuery", "bp", "feature_collection_chunks", "primed", "streamed"]
+__all__ = ["ItemQuery", "bp", "capped", "feature_collection_chunks", "primed", "streamed"]

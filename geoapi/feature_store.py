@@ -67,7 +67,7 @@ class ItemQuery:
 class Page:
     features: str  # the Feature objects, comma-separated, in keyset order
     returned: int
-    last_key: Key | None
+    next_after: Key | None  # the last key when another page follows, else None
 
 
 def parse_uuid(raw: str, name: str) -> uuid.UUID:
@@ -151,20 +151,23 @@ def items_params(query: ItemQuery) -> dict[str, Any]:
 
 
 def fetch_page(conn: Conn, query: ItemQuery) -> Page:
-    """One page of Features in a single round trip (aggregated in SQL)."""
+    """One page of Features in a single round trip (aggregated in SQL), knowing if more follow."""
+    if query.limit is None:
+        raise ValueError("a page needs a limit")
     sql = read_sql("feature_page").replace("/*ITEMS*/", items_sql(query.collection))
-    row = conn.execute(text(sql), items_params(query)).one()
-    last = (str(row.last_k1), int(row.last_k2)) if row.returned else None
-    return Page(features=row.features, returned=int(row.returned), last_key=last)
+    params = {**items_params(query), "limit": query.limit + 1, "page_limit": query.limit}
+    row = conn.execute(text(sql), params).one()
+    after = (str(row.last_k1), int(row.last_k2)) if row.more else None
+    return Page(features=row.features, returned=int(row.returned), next_after=after)
 
 
 def iter_feature_batches(
     engine: Engine, query: ItemQuery, batch_size: int = 500
-) -> Iterator[tuple[list[str], Key]]:
-    """Stream Feature texts in batches from a server-side cursor, in constant memory.
+) -> Iterator[list[tuple[str, Key]]]:
+    """Stream ``(feature, key)`` rows in batches from a server-side cursor, in constant memory.
 
-    Yields ``(features, last_key)``; the connection is held until the iterator is exhausted or
-    closed, and each FETCH is its own statement under the statement timeout.
+    The connection is held until the iterator is exhausted or closed; each FETCH is its own
+    statement under the statement timeout.
     """
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).execute(
@@ -172,8 +175,7 @@ def iter_feature_batches(
         )
         try:
             for rows in result.partitions(batch_size):
-                last = rows[-1]
-                yield [row.feature for row in rows], (str(last.k1), int(last.k2))
+                yield [(row.feature, (str(row.k1), int(row.k2))) for row in rows]
         finally:
             result.close()
             conn.rollback()

@@ -10,6 +10,7 @@ unknown query parameters are a 400 naming them (``f`` is accepted everywhere).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -19,7 +20,13 @@ from markupsafe import escape
 
 from geoapi.db import get_engine, get_session
 from geoapi.errors import NotFoundError
-from geoapi.exports import feature_collection_chunks, primed, streamed, transport_types
+from geoapi.exports import (
+    capped,
+    feature_collection_chunks,
+    primed,
+    streamed,
+    transport_types,
+)
 from geoapi.feature_store import (
     COLLECTIONS,
     CollectionId,
@@ -217,7 +224,7 @@ def _page_url(base: str, cid: str, cursor: str | None) -> str:
     return f"{base}/collections/{cid}/items" + (f"?{query}" if query else "")
 
 
-def _page_members(query: ItemQuery, returned: int, last: Key | None) -> dict[str, Any]:
+def _page_members(query: ItemQuery, returned: int, next_after: Key | None) -> dict[str, Any]:
     """numberReturned, numberMatched (only when this one page is the whole result), links."""
     base = base_url()
     cid = query.collection
@@ -226,11 +233,11 @@ def _page_members(query: ItemQuery, returned: int, last: Key | None) -> dict[str
         link(f"{base}/collections/{cid}", "collection", JSON, TITLES[cid][0]),
     ]
     members: dict[str, Any] = {"numberReturned": returned}
-    full = query.limit is not None and returned == query.limit
-    if full and last is not None:
-        links.append(link(_page_url(base, cid, query.cursor_after(last)), "next", GEOJSON, "Next"))
+    if next_after is not None:
+        url = _page_url(base, cid, query.cursor_after(next_after))
+        links.append(link(url, "next", GEOJSON, "Next page"))
     elif query.after is None:
-        members["numberMatched"] = returned  # the whole result fits on this first page
+        members["numberMatched"] = returned  # the whole result is this first page
     members["timeStamp"] = _iso(datetime.now(UTC))
     members["links"] = links
     return members
@@ -250,13 +257,20 @@ def items(cid: str) -> Response:
         max_limit=MAX_LIMIT,
         default_limit=DEFAULT_LIMIT,
     )
+    limit = query.limit or DEFAULT_LIMIT
     head = '{"type":"FeatureCollection","features":['
-    if query.limit is not None and query.limit > STREAM_ABOVE:
-        batches = primed(iter_feature_batches(get_engine(), query))
-        tail = lambda count, last: _page_members(query, count, last)  # noqa: E731
+    if limit > STREAM_ABOVE:
+        # One row beyond the page tells whether a next page exists.
+        state: dict[str, bool] = {}
+        rows = primed(iter_feature_batches(get_engine(), replace(query, limit=limit + 1)))
+        batches = capped(rows, limit, state)
+
+        def tail(count: int, last: Key | None) -> dict[str, Any]:
+            return _page_members(query, count, last if state.get("more") else None)
+
         return streamed(feature_collection_chunks(batches, head, tail), GEOJSON, None)
     page = fetch_page(get_session(), query)
-    members = json.dumps(_page_members(query, page.returned, page.last_key))
+    members = json.dumps(_page_members(query, page.returned, page.next_after))
     return Response(head + page.features + "]," + members[1:], mimetype=GEOJSON)
 
 

@@ -243,9 +243,10 @@ def test_100k_photos_stream_in_constant_memory(
         tracemalloc.stop()
     assert small["records"] == 10_000 and large["records"] == 100_000
     assert large["bytes"] > 9 * small["bytes"]
-    # A buffered export would hold ~10x more at its peak for 10x the features.
-    assert large["python_peak"] < 2 * small["python_peak"] + 1_000_000, (small, large)
-    assert large["python_peak"] < large["bytes"] / 10, (small, large)
+    # A buffered export holds at least the whole body (~28 MB) at its peak, ten times the small
+    # one's; the margin absorbs an occasional unrelated ~9 MB transient seen in long sessions.
+    assert large["python_peak"] < large["bytes"] / 2, (small, large)
+    assert large["python_peak"] < 2 * small["python_peak"] + 10_000_000, (small, large)
     if large["rss_growth_kb"] >= 0:
-        # the whole download is ~30 MB; a buffered server (or client-side cursor) holds it all
+        # a client-side cursor keeps every row in libpq (~37 MB here), invisible to tracemalloc
         assert large["rss_growth_kb"] * 1024 < large["bytes"] / 3, (small, large)

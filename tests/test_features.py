@@ -440,6 +440,17 @@ def test_photo_pages_cut_inside_a_sequence(
     assert pages == [[0, 1, 2], [3, 4, 5], [6]]
 
 
+def test_no_next_link_when_nothing_follows(client: FlaskClient, many: None) -> None:
+    exact = get_json(client, "/collections/sequences/items?limit=23")
+    assert exact["numberReturned"] == 23 and exact["numberMatched"] == 23
+    assert rel(exact, "next") is None
+    short = get_json(client, "/collections/sequences/items?limit=22")
+    assert "numberMatched" not in short
+    last = get_json(client, local(rel(short, "next")["href"]))  # type: ignore[index]
+    assert last["numberReturned"] == 1 and rel(last, "next") is None
+    assert "numberMatched" not in last
+
+
 def test_next_link_keeps_the_query(client: FlaskClient, many: None) -> None:
     body = get_json(client, "/collections/sequences/items?limit=2&tag=even&bbox=9,44,11,46")
     href = rel(body, "next")["href"]  # type: ignore[index]

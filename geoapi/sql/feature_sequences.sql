@@ -1,7 +1,8 @@
 -- Sequence Features (GeoJSON text built here) in keyset order: published only, the shared
 -- property filters, up to two bbox envelopes (two when the bbox crosses the antimeridian) found
 -- by && on the indexed 4326 geom and then checked exactly (a line whose box overlaps the bbox
--- may still miss it), and "after" the cursor's id. NULL binds mean "no such condition".
+-- may still miss it; a line whose box lies inside needs no exact test: @), and "after" the
+-- cursor's id. NULL binds mean "no such condition".
 SELECT s.id AS k1, 0 AS k2,
        '{"type":"Feature","id":"' || s.id::text || '","geometry":' || ST_AsGeoJSON(s.geom)
        || ',"properties":' || json_build_object(
@@ -30,10 +31,12 @@ WHERE
 /*FILTERS*/
     AND (CAST(:e1_xmin AS float8) IS NULL
          OR (s.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
-             AND ST_Intersects(s.geom, ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)))
+             AND (s.geom @ ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
+                  OR ST_Intersects(s.geom, ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326))))
          OR (CAST(:e2_xmin AS float8) IS NOT NULL
              AND s.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)
-             AND ST_Intersects(s.geom, ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326))))
+             AND (s.geom @ ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)
+                  OR ST_Intersects(s.geom, ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))))
     AND (CAST(:after_k1 AS uuid) IS NULL OR s.id > CAST(:after_k1 AS uuid))
     AND (CAST(:item_id AS uuid) IS NULL OR s.id = CAST(:item_id AS uuid))
 ORDER BY s.id
