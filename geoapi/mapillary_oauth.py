@@ -147,7 +147,14 @@ _LOGGED_SECRETS = re.compile(
     [^&\s"'<>,}]+
     """
 )
-NOISY_LOGGERS = ("requests_oauthlib.oauth2_session", "urllib3.connectionpool", "oauthlib")
+# Access logs (werkzeug, gunicorn) print the callback URL, whose query holds the one-time code.
+NOISY_LOGGERS = (
+    "requests_oauthlib.oauth2_session",
+    "urllib3.connectionpool",
+    "oauthlib",
+    "werkzeug",
+    "gunicorn.access",
+)
 
 
 def scrub(text: str) -> str:
