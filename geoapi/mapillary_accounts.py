@@ -163,12 +163,6 @@ def store_account(
     )
 
 
-def unlink_account(conn: Conn, user_id: uuid.UUID) -> bool:
-    """Forget the user's Mapillary tokens; True if an account was linked."""
-    result = conn.execute(text("DELETE FROM mapillary_accounts WHERE user_id = :u"), {"u": user_id})
-    return bool(getattr(result, "rowcount", 0))
-
-
 _SELECT = (
     "SELECT user_id, mapillary_user_key, mapillary_username, api_version, access_token_encrypted,"
     " refresh_token_encrypted, expires_at FROM mapillary_accounts WHERE user_id = :u"

@@ -31,6 +31,7 @@ from geoapi.errors import (
 from geoapi.jobs import imported_keys
 from geoapi.mapillary import MapillaryAuthError, MapillaryError, MapillaryHTTPError, redact
 from geoapi.mapillary_accounts import (
+    STATE_MAX_AGE_S,
     AccountError,
     LinkedAccount,
     StateError,
@@ -109,7 +110,7 @@ def login() -> ResponseReturnValue:
     except MapillaryError as exc:
         raise ServiceUnavailableError(f"cannot start a Mapillary login: {exc}") from None
     if request.method == "POST":
-        return jsonify({"authorize_url": url, "expires_in": 600}), 200
+        return jsonify({"authorize_url": url, "expires_in": STATE_MAX_AGE_S}), 200
     return redirect(url, 302)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from geoapi.auth import CurrentUser, require_user
@@ -99,7 +100,7 @@ def _optional_text(body: Mapping[str, Any], name: str, limit: int) -> str | None
 
 
 def create_draft(
-    session: Any,
+    session: Session,
     owner: CurrentUser,
     title: str,
     description: str | None,
@@ -176,7 +177,7 @@ def fetch_owned_sequence(settings: Settings, token: str, key: str) -> tuple[Mapi
     return who, feature
 
 
-def fill_draft(session: Any, sequence_id: uuid.UUID, record: SequenceRecord) -> int:
+def fill_draft(session: Session, sequence_id: uuid.UUID, record: SequenceRecord) -> int:
     """Fill the draft from ``record`` in the caller's transaction; 409 if that cannot be done."""
     try:
         with session.begin_nested():
