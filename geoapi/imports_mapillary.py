@@ -18,6 +18,7 @@ from geoapi.db import get_engine, get_session
 from geoapi.errors import NotFoundError, ValidationError, field_error
 from geoapi.imports import parse_import_options
 from geoapi.jobs import Job, create_jobs, get_job, run_inline
+from geoapi.mapillary_accounts import KEY_RE
 from geoapi.mapillary_views import require_linked
 from geoapi.validation import MAX_KEY
 
@@ -45,8 +46,10 @@ def parse_sequence_keys(raw: object) -> list[str]:
     seen: set[str] = set()
     for index, key in enumerate(raw):
         where = f"sequence_keys[{index}]"
-        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-            problems.append(field_error(where, f"must be a non-empty string of <= {MAX_KEY} chars"))
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            problems.append(
+                field_error(where, f"must be a Mapillary key: 1-{MAX_KEY} of A-Z a-z 0-9 _ -")
+            )
         elif key in seen:
             problems.append(field_error(where, f"duplicate key {key!r}"))
         else:
@@ -79,6 +82,12 @@ def create_mapillary_imports() -> tuple[Response, int]:
             errors=[field_error(name, "unknown field") for name in unknown],
         )
     keys = parse_sequence_keys(body.get("sequence_keys"))
+    nul = [name for name in ("title", "description") if "\x00" in str(body.get(name) or "")]
+    if nul:
+        raise ValidationError(
+            "NUL characters are not allowed",
+            errors=[field_error(name, "must not contain NUL characters") for name in nul],
+        )
     options = parse_import_options(body, tags_raw=body.get("tags"))
     settings: Settings = current_app.config["GEOAPI"]
     account = require_linked(user.id)

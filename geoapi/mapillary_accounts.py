@@ -6,6 +6,7 @@ are decrypted only to call Mapillary, never logged and never returned by the API
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 import uuid
@@ -29,12 +30,15 @@ from geoapi.mapillary import (
     create_source,
 )
 from geoapi.mapillary_oauth import TokenSet, refresh_token
+from geoapi.validation import MAX_KEY
 
 STATE_SALT = "geoapi.mapillary.oauth-state"
 STATE_MAX_AGE_S = 600
 # Refresh a little before the expiry, so a token never dies in the middle of an import.
 REFRESH_MARGIN = timedelta(minutes=5)
 Conn = Connection | Session
+# A sequence key: v3 keys are URL-safe base64 (22 characters), v4 ids are digits.
+KEY_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_KEY}}}$")
 
 
 class AccountError(Exception):

@@ -9,7 +9,7 @@ URL). The ``state`` is signed, expires after ten minutes and names the user, so 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -185,13 +185,17 @@ def parse_time(name: str, *, end: bool = False) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if end and len(raw) == 10:  # "2021-06-30": the whole day
+            moment += timedelta(days=1) - timedelta(milliseconds=1)
     except ValueError:
         detail = f"{name} must be an ISO 8601 date or date-time, got {raw!r}"
         raise BadRequestError(detail, errors=[field_error(name, detail)]) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end and len(raw) == 10 and moment.time() == time(0):  # "2021-06-30": the whole day
-        moment += timedelta(days=1) - timedelta(milliseconds=1)
+    except OverflowError:
+        if end:  # the end of time: no upper bound
+            return None
+        detail = f"{name} is out of range: {raw!r}"
+        raise BadRequestError(detail, errors=[field_error(name, detail)]) from None
     return moment
 
 

@@ -42,9 +42,8 @@ from geoapi.mapillary import (
     MapillaryV3,
     redact,
 )
-from geoapi.mapillary_accounts import mapillary_config, owns_sequence
+from geoapi.mapillary_accounts import KEY_RE, mapillary_config, owns_sequence
 from geoapi.taxonomy import TaxonomyError, load_transport_types, normalize_tags, set_sequence_tags
-from geoapi.validation import MAX_KEY
 
 bp = Blueprint("uploader", __name__, url_prefix="/api/v1/sequence")
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -93,6 +92,8 @@ def _optional_text(body: Mapping[str, Any], name: str, limit: int) -> str | None
         raise BadRequestError(f"{name} must be a string")
     if len(value) > limit:
         raise BadRequestError(f"{name} must be at most {limit} characters")
+    if "\x00" in value:
+        raise BadRequestError(f"{name} must not contain NUL characters")
     return value.strip()
 
 
@@ -213,7 +214,9 @@ def _import_fields(body: Mapping[str, Any]) -> tuple[str, str]:
     token, key = body.get("mapillary_user_token"), body.get("mapillary_sequence_key")
     if not isinstance(token, str) or not token.strip():
         raise BadRequestError("mapillary_user_token is required")
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+    if not token.strip().isprintable():
+        raise BadRequestError("mapillary_user_token must be printable text")
+    if not isinstance(key, str) or not KEY_RE.match(key.strip()):
         raise BadRequestError("mapillary_sequence_key is required (a Mapillary sequence key)")
     return token.strip(), key.strip()
 
@@ -236,7 +239,7 @@ def import_sequence(unique_id: str) -> tuple[Response, int]:
         raise NotFoundError(f"no sequence {unique_id}")
     if row.owner_id != user.id:
         raise ForbiddenError("only the owner of the sequence may import into it")
-    token, key = _import_fields(request.get_json(silent=True) or {})
+    token, key = _import_fields(_body())
     if row.status != "draft":
         if row.mapillary_key == key:  # the uploader retrying a request that succeeded
             return _success("Sequence already imported from Mapillary.", sequence_id)

@@ -380,12 +380,29 @@ def test_listing_passes_the_time_window_with_an_inclusive_end_date(
     )
 
 
+def test_listing_up_to_the_last_representable_day(
+    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser
+) -> None:
+    _user, token = make_user("alice")
+    link_account(mly_client, token)
+    for end, sent in (
+        ("9999-12-31", "9999-12-31T23:59:59.999Z"),
+        ("9999-12-31T23:30:00-01:00", None),  # past year 9999 in UTC: no upper bound at all
+    ):
+        answer = mly_client.get(
+            "/api/v1/mapillary/sequences", query_string={"end_time": end}, headers=bearer(token)
+        )
+        assert answer.status_code == 200 and answer.get_json()["count"] == 1
+        assert fake_mapillary.calls("/images")[-1].args.get("end_captured_at") == sent
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
         ("start_time=yesterday", "start_time"),
         ("end_time=2021-13-01", "end_time"),
         ("start_time=2021-06-02&end_time=2021-06-01", "end_time"),
+        ("start_time=0001-01-01T00:00:00%2B01:00", "start_time"),
     ],
 )
 def test_listing_refuses_bad_dates(

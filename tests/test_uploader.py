@@ -135,6 +135,7 @@ def test_a_draft_is_invisible_to_others(mly_client: FlaskClient, make_user: Make
         ({"name": "ok", "transport_type": "Teleport"}, "unknown transport type"),
         ({"name": "ok", "tag": "fine,not a tag!"}, "tag:"),
         ({"name": "ok", "source": "desk top"}, "source must be"),
+        ({"name": "nul\x00"}, "NUL"),
     ],
 )
 def test_create_refuses_bad_fields_in_the_legacy_shape(
@@ -223,6 +224,20 @@ def test_import_fills_the_draft_from_mapillary_v3(
     assert fake_mapillary.token not in answer.get_data(as_text=True)
 
 
+def test_import_accepts_a_form_encoded_body(
+    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser, engine: Engine
+) -> None:
+    _user, token = make_user("alice")
+    unique_id = _draft(mly_client, token)
+    answer = mly_client.put(
+        f"/api/v1/sequence/import/{unique_id}/",
+        data=_import_body(fake_mapillary),
+        headers=bearer(token),
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert _sequence(engine, unique_id).photo_count == 4
+
+
 def test_import_again_with_the_same_key_is_idempotent(
     mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser, engine: Engine
 ) -> None:
@@ -277,10 +292,13 @@ def test_only_the_owner_may_import_and_unknown_ids_are_404(
         ({"mapillary_user_token": "t"}, "mapillary_sequence_key is required"),
         ({"mapillary_user_token": "t", "mapillary_sequence_key": 12}, "mapillary_sequence_key"),
         ({"strava": True}, "mapillary_user_token is required"),
+        ({"mapillary_user_token": "t", "mapillary_sequence_key": "a b"}, "mapillary_sequence_key"),
+        ({"mapillary_user_token": "t\x00", "mapillary_sequence_key": "ab"}, "printable"),
+        (["not", "an", "object"], "JSON object"),
     ],
 )
 def test_import_refuses_missing_fields(
-    mly_client: FlaskClient, make_user: MakeUser, engine: Engine, body: dict[str, Any], needle: str
+    mly_client: FlaskClient, make_user: MakeUser, engine: Engine, body: Any, needle: str
 ) -> None:
     _user, token = make_user("alice")
     unique_id = _draft(mly_client, token)
