@@ -428,3 +428,17 @@ def test_a_worker_whose_job_was_recovered_cannot_overwrite_it(
     with engine.connect() as conn:
         final = get_job(conn, slow.id)
     assert final is not None and (final.status, final.reason) == ("exists", None)
+
+
+def test_a_job_whose_account_was_unlinked_fails_with_a_clear_reason(
+    mly_app: Flask, fake_mapillary: FakeMapillary, make_user: MakeUser, engine: Engine
+) -> None:
+    user, _token = _linked(mly_app.test_client(), make_user)
+    _create_jobs(engine, user.id, 1)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM mapillary_accounts"))
+    assert work(engine, mly_app.config["GEOAPI"], once=True) == 1
+    row = _jobs(engine)[0]
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.reason == "no Mapillary account is linked; log in to Mapillary first"
+    assert fake_mapillary.calls("/image_ids") == []
