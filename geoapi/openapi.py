@@ -1,6 +1,9 @@
-"""``GET /api/openapi.json``: the OpenAPI 3.0 document (so far the features and export endpoints).
+"""``GET /api/openapi.json``: the OpenAPI 3.0 document describing every endpoint of the app.
 
-``openapi_document()`` builds it; later work extends it to every endpoint.
+``openapi_document()`` builds it: the features and export paths here, the ``/api/v1`` resources,
+operations and web pages from ``geoapi.openapi_v1`` (schemas in ``geoapi.openapi_schemas``), the
+tiles, Mapillary and uploader paths from ``geoapi.openapi_services``.
+``tests/test_openapi_schemathesis.py`` checks that it covers every route of the app.
 """
 
 from __future__ import annotations
@@ -91,6 +94,36 @@ def _json_ok(description: str) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.0.3 description of the API."""
+    from geoapi.openapi_schemas import v1_schemas
+    from geoapi.openapi_services import service_paths, service_schemas
+    from geoapi.openapi_v1 import v1_paths
+
+    document = _features_document()
+    document["paths"].update(v1_paths(_filter_params()))
+    document["paths"].update(service_paths(_filter_params()))
+    document["components"]["schemas"].update(v1_schemas())
+    document["components"]["schemas"].update(service_schemas())
+    document["components"]["securitySchemes"] = {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token"}
+    }
+    landing = document["paths"]["/"]["get"]
+    landing["parameters"] = [
+        _param(
+            "f",
+            "json, or html (also chosen by Accept: text/html).",
+            {"type": "string", "enum": ["json", "html"]},
+        ),
+    ]
+    landing["responses"]["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    landing["responses"]["400"] = PROBLEM
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            operation.setdefault("tags", ["Features" if "/api/" not in path else "Exports"])
+    return document
+
+
+def _features_document() -> dict[str, Any]:
+    """The OGC API Features part: landing page, conformance, collections, items, exports."""
     collection_id = {
         "name": "collectionId",
         "in": "path",
