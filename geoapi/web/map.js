@@ -208,11 +208,11 @@
     map.addLayer({
       id: "overview", type: "circle", source: SOURCE, "source-layer": "overview", maxzoom: 6,
       paint: {
-        "circle-radius": ["interpolate", ["linear"], ["zoom"], 0, 2.5, 5, 4],
+        "circle-radius": ["interpolate", ["linear"], ["zoom"], 0, 4, 5, 5.5],
         "circle-color": ["case", ["to-boolean", ["get", "pano"]], "#8e24aa", "#1565c0"],
         "circle-opacity": 0.8,
         "circle-stroke-color": "#ffffff",
-        "circle-stroke-width": 0.6,
+        "circle-stroke-width": 1,
       },
     });
     map.addLayer({
@@ -392,7 +392,10 @@
       addLayers(map, url);
       if (!hadView && tilejson && Array.isArray(tilejson.bounds)) {
         const [w, s, e, n] = tilejson.bounds;
-        if (e > w && n > s) map.fitBounds([[w, s], [e, n]], { padding: 40, animate: false, maxZoom: 14 });
+        // Keep the data clear of the filter panel on the left when there is room.
+        const left = window.innerWidth > 700 ? 290 : 40;
+        const padding = { top: 40, bottom: 40, left, right: 60 };
+        if (e > w && n > s) map.fitBounds([[w, s], [e, n]], { padding, animate: false, maxZoom: 14 });
       }
       map.once("idle", () => {
         document.body.dataset.state = "ready";
