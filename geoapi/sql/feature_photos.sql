@@ -2,9 +2,12 @@
 -- published sequences matching the shared property filters. The bbox first finds sequences
 -- (their line's box holds every photo) on the indexed 4326 geom, in id order; for each, the
 -- LATERAL walks its photos in position order on the (sequence_id, position) index and keeps
--- those inside the bbox, so a page stops after LIMIT rows and a deep page costs what the first
--- does. OFFSET 0 fences keep the planner from trading that for a photos-wide GiST scan and a
--- full sort. captured_at is the photo's, else its sequence's.
+-- those inside the bbox (&& on a point is exact), so a page stops after LIMIT rows and a deep
+-- page costs what the first does. The outer ORDER BY names only s.id: a LATERAL join is a
+-- nested loop, which emits each sequence's photos in the inner's position order; asking for
+-- (s.id, position) instead makes the planner sort every matching photo before the LIMIT.
+-- OFFSET 0 fences keep the planner from trading this plan for a photos-wide GiST scan.
+-- captured_at is the photo's, else its sequence's.
 SELECT s.id AS k1, p.position AS k2,
        '{"type":"Feature","id":"' || p.id::text || '","geometry":' || ST_AsGeoJSON(p.geom)
        || ',"properties":' || json_build_object(
