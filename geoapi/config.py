@@ -43,8 +43,14 @@ class Settings:
     mapillary_token_url: str = "https://graph.mapillary.com/token"  # noqa: S105
     mapillary_api_version: str = "v4"
     mapillary_timeout_s: float = 10.0
+    mapillary_max_retries: int = 3
+    mapillary_backoff_s: float = 0.5
+    mapillary_max_retry_after_s: float = 30.0
     jobs_inline: bool = False
     job_max_attempts: int = 3
+    job_retry_delay_s: float = 30.0
+    # A running job whose worker has not finished it by then is taken to have crashed.
+    job_stale_after_s: float = 900.0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -64,6 +70,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be > 0")
+        for name in ("mapillary_max_retries", "mapillary_backoff_s", "job_retry_delay_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be >= 0")
         if self.max_overflow < 0:
             raise ConfigError(f"{ENV_PREFIX}MAX_OVERFLOW must be >= 0")
         if self.mapillary_api_version not in ("v3", "v4"):

@@ -62,10 +62,9 @@ class JobPolicy:
 
 
 def policy_from_settings(settings: Settings) -> JobPolicy:
-    """The policy from settings (``extra`` keys JOB_RETRY_DELAY_S / JOB_STALE_AFTER_S)."""
+    """The policy from settings (GEOAPI_JOB_RETRY_DELAY_S, GEOAPI_JOB_STALE_AFTER_S)."""
     return JobPolicy(
-        retry_delay_s=float(settings.extra.get("JOB_RETRY_DELAY_S", 30.0)),
-        stale_after_s=float(settings.extra.get("JOB_STALE_AFTER_S", 900.0)),
+        retry_delay_s=settings.job_retry_delay_s, stale_after_s=settings.job_stale_after_s
     )
 
 

@@ -79,8 +79,7 @@ class LinkedAccount:
 
 
 def mapillary_config(settings: Settings) -> MapillaryConfig:
-    """The client configuration from settings (retry policy overridable in tests via ``extra``)."""
-    extra = settings.extra
+    """The client configuration from settings (URLs, credentials, timeout, retry policy)."""
     return MapillaryConfig(
         api_v3_url=settings.mapillary_api_v3_url.rstrip("/"),
         api_v4_url=settings.mapillary_api_v4_url.rstrip("/"),
@@ -89,9 +88,9 @@ def mapillary_config(settings: Settings) -> MapillaryConfig:
         client_id=settings.mapillary_client_id,
         client_secret=settings.mapillary_client_secret,
         timeout=settings.mapillary_timeout_s,
-        max_retries=int(extra.get("MAPILLARY_MAX_RETRIES", 3)),
-        backoff=float(extra.get("MAPILLARY_BACKOFF_S", 0.5)),
-        max_retry_after=float(extra.get("MAPILLARY_MAX_RETRY_AFTER_S", 30.0)),
+        max_retries=settings.mapillary_max_retries,
+        backoff=settings.mapillary_backoff_s,
+        max_retry_after=settings.mapillary_max_retry_after_s,
     )
 
 
