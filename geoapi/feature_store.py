@@ -106,6 +106,10 @@ def parse_item_query(
     is refused. ``max_limit=None`` means no maximum; ``default_limit=None`` means no limit.
     """
     check_known(names, COLLECTION_PARAMS[collection] | extra)
+    for name in names:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        if any("\x00" in value for value in args.getlist(name)):
+            raise bad_parameter(name, "contains a NUL character")
     bbox = parse_bbox(args.get("bbox"), args.get("bbox-crs"))
     limit_raw = args.get("limit")
     limit = (

@@ -133,6 +133,7 @@ def test_items_stream_for_large_limits(client: FlaskClient, three: list[str]) ->
         ("sequence_id=" + str(uuid.UUID(int=1)), "sequence_id"),  # sequences have no sequence_id
         ("cursor=abc", "cursor"),
         ("colour=red", "colour"),
+        ("username=x%00", "username"),
     ],
 )
 def test_bad_export_parameters_are_400(client: FlaskClient, query: str, field: str) -> None:

@@ -341,6 +341,8 @@ def test_property_filters(
         ("tag=NOT%20A%20TAG", "tag"),
         ("zoom=3", "zoom"),
         ("sequence_id=abc", "sequence_id"),
+        ("username=a%00b", "username"),
+        ("camera_make=%00", "camera_make"),
     ],
 )
 def test_bad_parameters_are_400_naming_them(client: FlaskClient, query: str, field: str) -> None:
