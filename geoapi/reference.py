@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from geoapi.db import get_session, read_sql
 from geoapi.errors import BadRequestError, field_error
-from geoapi.sequence_store import parse_limit
+from geoapi.sequence_store import parse_limit, reject_nul
 from geoapi.sequences import json_response
 
 bp = Blueprint("reference", __name__, url_prefix="/api/v1")
@@ -51,6 +51,7 @@ def transport_types_view() -> Response:
 @bp.get("/tags")
 def tags_view() -> Response:
     """``?q=`` a prefix (trimmed, lower-cased), ``?limit=`` (default 50, max 500)."""
+    reject_nul(request.args.items(multi=True))
     raw = request.args.get("q")
     prefix = raw.strip().lower() if raw is not None and raw.strip() else None
     if prefix is not None and not TAG_PREFIX_RE.match(prefix):

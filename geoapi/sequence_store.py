@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,6 +59,16 @@ def parse_uuid(raw: str, what: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except (ValueError, TypeError):
         raise NotFoundError(f"no {what} with id {raw[:64]!r}") from None
+
+
+def reject_nul(args: Iterable[tuple[str, str]]) -> None:
+    """400 naming the first query parameter holding a NUL character (PostgreSQL text cannot)."""
+    for name, value in args:
+        if "\x00" in value or "\x00" in name:
+            raise BadRequestError(
+                f"invalid {name[:64]!r}",
+                errors=[field_error(name[:64], "must not contain a NUL character")],
+            )
 
 
 def parse_limit(raw: str | None) -> int:
@@ -139,8 +149,11 @@ def check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> list[dict
 
 
 def validate_title(value: object, problems: list[dict[str, Any]]) -> str:
-    if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_TITLE:
-        problems.append(field_error("title", f"title must be a string of 1-{MAX_TITLE} characters"))
+    """1..MAX_TITLE characters after trimming; PostgreSQL text cannot hold NUL."""
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_TITLE or "\x00" in value:
+        problems.append(
+            field_error("title", f"title must be a string of 1-{MAX_TITLE} characters, no NUL")
+        )
         return ""
     return value.strip()
 
@@ -149,10 +162,11 @@ def validate_description(value: object, problems: list[dict[str, Any]]) -> str |
     """Optional text up to MAX_DESCRIPTION characters; null clears it."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
+    if not isinstance(value, str) or len(value) > MAX_DESCRIPTION or "\x00" in value:
         problems.append(
             field_error(
-                "description", f"description must be null or at most {MAX_DESCRIPTION} characters"
+                "description",
+                f"description must be null or at most {MAX_DESCRIPTION} characters, no NUL",
             )
         )
         return None
@@ -377,14 +391,10 @@ def delete_sequence(session: Session, sequence_id: uuid.UUID, user_id: uuid.UUID
     """Delete the owner's sequence with its photos, tags, likes and tour memberships
     (cascades), then renumber the tours it was in so their positions stay dense 0..n-1.
 
-    Tours are locked before the sequence, the same order tour edits use, so the two never
-    deadlock; the second look at the tours catches one added while we waited.
+    Lock order, shared with tour edits: sequences first, then tours. Once the sequence is
+    locked ``FOR UPDATE`` no tour can add it (that needs ``FOR KEY SHARE`` on it), so the
+    tours locked next are all the tours it is in.
     """
-    row = session.execute(
-        text("SELECT id, owner_id, status FROM sequences WHERE id = :id"), {"id": sequence_id}
-    ).one_or_none()
-    check_owner(row, sequence_id, user_id)
-    _lock_tours_of(session, sequence_id)
     lock_owned_sequence(session, sequence_id, user_id, deleting=True)
     tour_ids = _lock_tours_of(session, sequence_id)
     session.execute(text("DELETE FROM sequences WHERE id = :id"), {"id": sequence_id})

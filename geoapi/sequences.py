@@ -21,6 +21,7 @@ from geoapi.sequence_store import (
     parse_sequence_changes,
     parse_sort,
     parse_uuid,
+    reject_nul,
     require_sequence,
     sequence_feature,
     update_sequence,
@@ -90,6 +91,7 @@ def page_links(
 def list_view() -> Response:
     """Published sequences, filtered, newest captured first (or most liked), keyset-paged."""
     user = optional_user()
+    reject_nul(request.args.items(multi=True))
     session = get_session()
     filters = parse_filters(cast(QueryArgs, request.args), load_transport_types(session))
     sort = parse_sort(request.args.get("sort"))

@@ -1,8 +1,8 @@
 """Tour queries and writes as plain functions over a Session (no Flask).
 
 A tour is an ordered list of its owner's sequences (positions dense 0..n-1); a sequence may be
-in several tours. Writes lock the tour row first, then the sequences (``FOR KEY SHARE``: no
-delete meanwhile, likes do not wait), the same order a sequence delete uses.
+in several tours. Writes lock sequences before tours, as sequence deletes do, so the two never
+deadlock; a tour's sequences are held ``FOR KEY SHARE`` (no delete meanwhile, likes do not wait).
 """
 
 from __future__ import annotations
@@ -127,16 +127,26 @@ def parse_sequence_list_body(body: object) -> list[uuid.UUID]:
 # Writes ---------------------------------------------------------------------------------------
 
 
-def lock_owned_tour(session: Session, tour_id: uuid.UUID, user_id: uuid.UUID) -> Any:
-    """Lock a tour for a write by its owner: 404 if unknown, 403 if it is someone else's."""
-    row = session.execute(
-        text("SELECT id, owner_id FROM tours WHERE id = :id FOR UPDATE"), {"id": tour_id}
-    ).one_or_none()
+def check_owned_tour(
+    session: Session, tour_id: uuid.UUID, user_id: uuid.UUID, *, lock: bool = False
+) -> Any:
+    """404 if the tour is unknown, 403 if it is someone else's; ``lock`` takes it FOR UPDATE."""
+    sql = (
+        "SELECT id, owner_id FROM tours WHERE id = :id FOR UPDATE"
+        if lock
+        else "SELECT id, owner_id FROM tours WHERE id = :id"
+    )
+    row = session.execute(text(sql), {"id": tour_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"no tour with id {tour_id}")
     if row.owner_id != user_id:
         raise ForbiddenError(f"tour {tour_id} belongs to another user")
     return row
+
+
+def lock_owned_tour(session: Session, tour_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+    """Lock a tour for a write by its owner (404/403 otherwise)."""
+    return check_owned_tour(session, tour_id, user_id, lock=True)
 
 
 def set_tour_tags(session: Session, tour_id: uuid.UUID, tags: Seq[str]) -> None:
@@ -164,10 +174,11 @@ def set_tour_tags(session: Session, tour_id: uuid.UUID, tags: Seq[str]) -> None:
 def set_tour_sequences(
     session: Session, tour_id: uuid.UUID, owner_id: uuid.UUID, sequence_ids: list[uuid.UUID]
 ) -> None:
-    """Replace a locked tour's ordered list; every sequence must be the tour owner's.
+    """Replace a tour's ordered list; every sequence must be the tour owner's.
 
     Unknown ids (including other users' drafts, which are invisible) are a 422 naming them;
-    anyone else's sequence is a 403 naming it. Nothing is written unless all pass.
+    anyone else's sequence is a 403 naming it. Nothing is written unless all pass. Locks the
+    sequences (``FOR KEY SHARE``), then the tour: the order sequence deletes use.
     """
     rows = session.execute(
         text(
@@ -199,6 +210,7 @@ def set_tour_sequences(
                 for i, sequence_id in foreign
             ],
         )
+    lock_owned_tour(session, tour_id, owner_id)
     session.execute(text("DELETE FROM tour_sequences WHERE tour_id = :t"), {"t": tour_id})
     if sequence_ids:
         session.execute(
@@ -225,7 +237,11 @@ def create_tour(session: Session, owner_id: uuid.UUID, changes: TourChanges) -> 
 def update_tour(
     session: Session, tour_id: uuid.UUID, owner_id: uuid.UUID, changes: TourChanges
 ) -> None:
-    """Apply a validated PATCH to a locked tour; only the given fields change."""
+    """Apply a validated PATCH by the owner; only the given fields change."""
+    if changes.sequence_ids is not UNSET:
+        set_tour_sequences(session, tour_id, owner_id, changes.sequence_ids)
+    else:
+        lock_owned_tour(session, tour_id, owner_id)
     values: dict[str, Any] = {"updated_at": func.now()}
     for name in ("title", "description"):
         value = getattr(changes, name)
@@ -234,8 +250,6 @@ def update_tour(
     session.execute(update(TOURS).where(TOURS.c.id == tour_id).values(**values))
     if changes.tags is not UNSET:
         set_tour_tags(session, tour_id, changes.tags)
-    if changes.sequence_ids is not UNSET:
-        set_tour_sequences(session, tour_id, owner_id, changes.sequence_ids)
 
 
 def delete_tour(session: Session, tour_id: uuid.UUID) -> None:

@@ -8,9 +8,10 @@ from flask import Blueprint, Response, request
 from geoapi.auth import optional_user, require_user
 from geoapi.db import get_session
 from geoapi.errors import BadRequestError, field_error
-from geoapi.sequence_store import parse_limit, parse_uuid
+from geoapi.sequence_store import parse_limit, parse_uuid, reject_nul
 from geoapi.sequences import geojson_response, json_body, json_response, page_links
 from geoapi.tour_store import (
+    check_owned_tour,
     create_tour,
     delete_tour,
     get_tour,
@@ -46,6 +47,7 @@ def create_view() -> Response:
 def list_view() -> Response:
     """Tours, newest first, optionally one user's (``?username=``), keyset-paged."""
     user = optional_user()
+    reject_nul(request.args.items(multi=True))
     username = request.args.get("username") or None
     if username is not None and len(username) > MAX_USERNAME:
         raise BadRequestError(
@@ -82,7 +84,7 @@ def patch_view(tour_id: str) -> Response:
     user = require_user()
     tid = parse_uuid(tour_id, "tour")
     session = get_session()
-    lock_owned_tour(session, tid, user.id)
+    check_owned_tour(session, tid, user.id)
     changes = parse_tour_body(json_body(), creating=False)
     update_tour(session, tid, user.id, changes)
     tour = get_tour(session, tid, user.id)
@@ -108,7 +110,7 @@ def put_sequences_view(tour_id: str) -> Response:
     user = require_user()
     tid = parse_uuid(tour_id, "tour")
     session = get_session()
-    lock_owned_tour(session, tid, user.id)
+    check_owned_tour(session, tid, user.id)
     set_tour_sequences(session, tid, user.id, parse_sequence_list_body(json_body()))
     tour = get_tour(session, tid, user.id)
     session.commit()

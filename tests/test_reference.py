@@ -96,7 +96,13 @@ def test_tags_by_prefix_and_limit(client: FlaskClient, tagged: None) -> None:
 
 @pytest.mark.parametrize(
     ("query", "parameter"),
-    [("q=a%25", "q"), ("q=a_", "q"), ("q=" + "a" * 65, "q"), ("limit=0", "limit")],
+    [
+        ("q=a%25", "q"),
+        ("q=a_", "q"),
+        ("q=" + "a" * 65, "q"),
+        ("q=a%00", "q"),
+        ("limit=0", "limit"),
+    ],
 )
 def test_tags_bad_parameters(
     client: FlaskClient, engine: Engine, query: str, parameter: str

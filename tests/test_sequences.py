@@ -241,6 +241,9 @@ def test_patch_description_up_to_the_limit(
         ({"title": "t" * 201}, "title"),
         ({"title": None}, "title"),
         ({"title": 42}, "title"),
+        ({"title": "nul\x00byte"}, "title"),
+        ({"description": "nul\x00byte"}, "description"),
+        ({"tags": ["nul\x00"]}, "tags[0]"),
         ({"description": "d" * 10_001}, "description"),
         ({"description": ["x"]}, "description"),
         ({"transport_type": "Spaceship"}, "transport_type"),
@@ -470,6 +473,8 @@ def test_list_filters(client: FlaskClient, make_user: MakeUser, engine: Engine) 
         ("tag=no%20spaces", "tag"),
         ("pano=maybe", "pano"),
         ("username=" + "u" * 201, "username"),
+        ("username=k%00q", "username"),
+        ("camera_make=%00", "camera_make"),
     ],
 )
 def test_list_bad_parameters_are_400(
