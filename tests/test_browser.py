@@ -75,6 +75,8 @@ class Target:
     lon: float
     lat: float
     photo_count: int
+    day: str  # captured date, UTC
+    even_that_day: frozenset[str]  # ids tagged "even" captured that day
 
 
 @pytest.fixture
@@ -107,7 +109,24 @@ def demo_data(
                 " WHERE s.title = 'Demo sequence 00'"
             )
         ).one()
-    return Target(row.id, row.title, row.transport_type, row.lon, row.lat, row.photo_count)
+        day = conn.execute(
+            text(
+                "SELECT (captured_at AT TIME ZONE 'UTC')::date::text FROM sequences WHERE id = :id"
+            ),
+            {"id": row.id},
+        ).scalar_one()
+        same_day = conn.execute(
+            text(
+                "SELECT s.id::text FROM sequences s"
+                " JOIN sequence_tags st ON st.sequence_id = s.id JOIN tags t ON t.id = st.tag_id"
+                " WHERE t.name = 'even' AND (s.captured_at AT TIME ZONE 'UTC')::date::text = :day"
+            ),
+            {"day": day},
+        ).scalars()
+        even_that_day = frozenset(same_day)
+    return Target(
+        row.id, row.title, row.transport_type, row.lon, row.lat, row.photo_count, day, even_that_day
+    )
 
 
 @pytest.fixture
@@ -233,6 +252,31 @@ def test_map_renders_sequences_and_opens_details(live_server: str, demo_data: Ta
             kinds = {f["properties"]["transport_type"] for f in _rendered(page, "sequences")}
             assert kinds <= {other}
             assert parse_qs(urlsplit(page.url).query) == {"transport_type": [other]}
+            page.click("#f-reset")
+            page.wait_for_function("() => location.search === ''", timeout=10_000)
+            _wait_idle(page)
+
+            # Tag and date range: tiles carry tag and datetime; only matching lines are drawn.
+            before = len(requests)
+            page.fill("#f-tag", "even")
+            page.fill("#f-from", target.day)
+            page.fill("#f-to", target.day)
+            page.click("#filters button[type=submit]")
+            page.wait_for_function("() => location.search.includes('tag=even')", timeout=10_000)
+            _wait_idle(page)
+            filtered = [
+                urlsplit(u) for u in requests[before:] if urlsplit(u).path.startswith("/tiles/")
+            ]
+            interval = f"{target.day}T00:00:00Z/{target.day}T23:59:59Z"
+            assert filtered and all(
+                parse_qs(u.query).get("tag") == ["even"]
+                and parse_qs(u.query).get("datetime") == [interval]
+                for u in filtered
+            )
+            shown = {f["properties"]["id"] for f in _rendered(page, "sequences")}
+            assert target.id in shown and shown <= target.even_that_day
+            query = parse_qs(urlsplit(page.url).query)
+            assert query == {"tag": ["even"], "from": [target.day], "to": [target.day]}
             page.click("#f-reset")
             page.wait_for_function("() => location.search === ''", timeout=10_000)
             _wait_idle(page)
