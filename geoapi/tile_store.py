@@ -88,10 +88,40 @@ def parse_tile_address(z_raw: str, x_raw: str, name: str) -> tuple[TileAddress, 
     return TileAddress(z, values["x"], values["y"]), fmt
 
 
+# The statement of each zoom band: (common table expressions, layers), named as the sections
+# of geoapi/sql/tile_mvt.sql.
+BANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "overview": (("tile",), ("overview",)),
+    "sequences": (("tile", "seqs", "lines"), ("sequences",)),
+    "photos": (("tile", "seqs", "lines", "photo_candidates"), ("sequences", "photos")),
+}
+_SECTION = re.compile(r"^-- @(cte|layer) ([a-z_]+)\n", re.MULTILINE)
+
+
+def band_of(z: int) -> str:
+    """The zoom band of a tile: overview z0-5, sequences z6-13, photos (and sequences) z14+."""
+    if z <= OVERVIEW_MAXZOOM:
+        return "overview"
+    return "photos" if z >= PHOTOS_MINZOOM else "sequences"
+
+
 @functools.cache
-def tile_sql() -> str:
-    """The tile statement with the shared sequence filters composed in (static SQL text)."""
-    return read_sql("tile_mvt").replace(_FILTERS_MARKER, "(" + filter_sql().strip() + ")")
+def tile_sql(band: str) -> str:
+    """The static tile statement of a zoom band, with the shared sequence filters composed in."""
+    parts = _SECTION.split(read_sql("tile_mvt"))[1:]  # [kind, name, body, kind, name, body, ...]
+    sections = {
+        (kind, name): body.strip()
+        for kind, name, body in zip(parts[::3], parts[1::3], parts[2::3], strict=True)
+    }
+    ctes, layers = BANDS[band]
+    sql = (
+        "WITH "
+        + ",\n".join(sections["cte", name] for name in ctes)
+        + "\nSELECT "
+        + "\n    || ".join(sections["layer", name] for name in layers)
+        + " AS mvt"
+    )
+    return sql.replace(_FILTERS_MARKER, "(" + filter_sql().strip() + ")")
 
 
 def get_tile(
@@ -104,7 +134,7 @@ def get_tile(
     *,
     timeout_ms: int | None = None,
 ) -> bytes:
-    """The MVT bytes of tile z/x/y (empty when nothing is in it), in one round trip.
+    """The MVT bytes of tile z/x/y (empty when nothing is in it), in one statement.
 
     ``timeout_ms`` bounds the statement with ``SET LOCAL statement_timeout``, sent in the same
     query string (so on an autocommit connection it lasts for this tile only).
@@ -113,14 +143,12 @@ def get_tile(
         "z": z,
         "x": x,
         "y": y,
-        "overview_maxzoom": OVERVIEW_MAXZOOM,
-        "photos_minzoom": PHOTOS_MINZOOM,
         "overview_cap": limits.overview_cap,
         "sequence_budget": limits.sequence_budget,
         "photo_cap": limits.photo_cap,
         **filters.params(),
     }
-    sql = tile_sql()
+    sql = tile_sql(band_of(z))
     if timeout_ms is not None:
         sql = "SET LOCAL statement_timeout = :timeout_ms;\n" + sql
         params["timeout_ms"] = int(timeout_ms)

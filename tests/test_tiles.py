@@ -399,11 +399,17 @@ def test_one_sql_statement_per_tile(client: FlaskClient, app: Flask, world: dict
     assert "ST_AsMVT" in statements[0]
 
 
-def test_tile_sql_never_transforms_rows() -> None:
-    sql = tile_sql().lower()
-    assert "st_transform" not in sql
-    assert "geom_3857" in sql and "overview_3857" in sql
-    assert "st_tileenvelope(%(z)s" not in sql  # binds stay binds until psycopg2 fills them
+@pytest.mark.parametrize(
+    ("band", "layers"),
+    [("overview", ["overview"]), ("sequences", ["sequences"]), ("photos", ["sequences", "photos"])],
+)
+def test_tile_statements_read_stored_3857_columns(band: str, layers: list[str]) -> None:
+    sql = tile_sql(band)
+    assert "st_transform" not in sql.lower()
+    assert "_3857 && tile.area" in sql  # the stored SRID 3857 columns, by their GiST indexes
+    assert [name for name in ("overview", "sequences", "photos") if f"'{name}'" in sql] == layers
+    assert sql.count("ST_AsMVT(q,") == len(layers)
+    assert "status = 'published'" in sql
 
 
 # Caps ---------------------------------------------------------------------------------------------
