@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from importlib import resources
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -15,6 +18,7 @@ from geoapi.importer import ImportReport, import_feature_collection
 from geoapi.synthetic import demo_features
 
 DEMO_USER = "demo"
+EARTH_RADIUS_M = 6_371_008.8
 
 
 def seed_example() -> dict[str, object]:
@@ -22,6 +26,28 @@ def seed_example() -> dict[str, object]:
     text = (resources.files("geoapi") / "data" / "seed_example.json").read_text(encoding="utf-8")
     document: dict[str, object] = json.loads(text)
     return document
+
+
+def _mean_step_m(coordinates: list[list[float]]) -> float:
+    """Mean distance between consecutive photos (equirectangular; fine at street scale)."""
+    if len(coordinates) < 2:
+        return 0.0
+    total = 0.0
+    for (lon0, lat0), (lon1, lat1) in itertools.pairwise(coordinates):
+        dx = math.radians(lon1 - lon0) * math.cos(math.radians((lat0 + lat1) / 2))
+        total += math.hypot(dx, math.radians(lat1 - lat0)) * EARTH_RADIUS_M
+    return total / (len(coordinates) - 1)
+
+
+def describe(feature: dict[str, Any]) -> dict[str, Any]:
+    """Give a generated sequence the metadata a person would: title, transport type, tags."""
+    props = feature["properties"]
+    step = _mean_step_m(feature["geometry"]["coordinates"])
+    transport = "Walk" if step <= 5.2 else "Bicycle" if step <= 10.2 else "Car"
+    day = str(props.get("captured_at", ""))[:10]
+    tags = ["demo", transport.lower()] + (["360"] if props.get("pano") else [])
+    extra = {"title": f"{transport} on {day}", "transport_type": transport, "tags": tags}
+    return {**feature, "properties": {**props, **extra}}
 
 
 def load_demo(session: Session, count: int) -> tuple[ImportReport, ImportReport, str]:
@@ -34,7 +60,7 @@ def load_demo(session: Session, count: int) -> tuple[ImportReport, ImportReport,
     generated = import_feature_collection(
         engine,  # type: ignore[arg-type]
         user.id,
-        {"type": "FeatureCollection", "features": demo_features(count)},
+        {"type": "FeatureCollection", "features": [describe(f) for f in demo_features(count)]},
     )
     return seed, generated, token
 

@@ -99,3 +99,19 @@ def test_demo_loads_seed_and_generated_sequences(runner: FlaskCliRunner, engine:
     assert keys == 1
     again = runner.invoke(args=["demo", "--count", "20"])
     assert "generated: 0 imported, 20 existed" in again.output
+
+
+def test_demo_sequences_have_titles_and_transport_types(
+    runner: FlaskCliRunner, engine: Engine
+) -> None:
+    assert runner.invoke(args=["demo", "--count", "30"]).exit_code == 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.name, s.title FROM sequences s"
+                " JOIN transport_types t ON t.id = s.transport_type_id"
+            )
+        ).all()
+    assert len(rows) == 30  # every generated one; the seed example has no transport type
+    assert {name for name, _ in rows} == {"Walk", "Bicycle", "Car"}
+    assert all(title.startswith(name) for name, title in rows)
