@@ -152,6 +152,19 @@ def init_app(app: Flask) -> None:
                 response.headers[key] = value
         return response
 
+    @app.errorhandler(ValueError)
+    def handle_value_error(error: ValueError) -> Response:
+        # psycopg2 refuses NUL in text before anything reaches the database: the client's fault.
+        if "NUL (0x00)" in str(error):
+            _rollback()
+            return problem_response(
+                400,
+                "Bad Request",
+                "text values may not contain NUL (0x00) characters",
+                slug="bad-request",
+            )
+        return handle_unexpected(error)
+
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
         log.exception("unhandled error")

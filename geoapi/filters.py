@@ -124,6 +124,8 @@ def parse_filters(args: QueryArgs, transport_types: TransportTypes) -> SequenceF
     for name, value in (("username", username), ("camera_make", camera_make)):
         if value is not None and len(value) > 200:
             raise _bad(name, "longer than 200 characters")
+        if value is not None and "\x00" in value:
+            raise _bad(name, "contains a NUL character")
     return SequenceFilters(
         transport_type_ids=type_ids,
         tags=tags,

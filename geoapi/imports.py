@@ -30,13 +30,19 @@ def parse_import_options(source: Mapping[str, Any], *, tags_raw: object = None) 
     title = source.get("title")
     description = source.get("description")
     transport_type = source.get("transport_type")
-    if title is not None and (not isinstance(title, str) or not 1 <= len(title) <= MAX_TITLE):
-        problems.append(field_error("title", f"title must be 1-{MAX_TITLE} characters"))
+    if title is not None and (
+        not isinstance(title, str) or not 1 <= len(title) <= MAX_TITLE or "\x00" in title
+    ):
+        problems.append(field_error("title", f"title must be 1-{MAX_TITLE} characters, no NUL"))
     if description is not None and (
-        not isinstance(description, str) or len(description) > MAX_DESCRIPTION
+        not isinstance(description, str)
+        or len(description) > MAX_DESCRIPTION
+        or "\x00" in description
     ):
         problems.append(
-            field_error("description", f"description must be at most {MAX_DESCRIPTION} characters")
+            field_error(
+                "description", f"description must be at most {MAX_DESCRIPTION} characters, no NUL"
+            )
         )
     if transport_type is not None:
         try:

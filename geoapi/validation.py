@@ -110,6 +110,8 @@ def _optional_str(props: Mapping[str, Any], name: str, limit: int = 1000) -> str
         raise FeatureError(f"properties.{name}", f"properties.{name} must be a string")
     if len(value) > limit:
         raise FeatureError(f"properties.{name}", f"properties.{name} exceeds {limit} characters")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise FeatureError(f"properties.{name}", f"properties.{name} contains a NUL character")
     return value
 
 
@@ -185,8 +187,10 @@ def _image_keys(raw: object, count: int) -> list[str]:
         raise FeatureError(where, f"{where} has {len(raw)} keys for {count} coordinates")
     seen: set[str] = set()
     for i, key in enumerate(raw):
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY:
-            raise FeatureError(f"{where}[{i}]", f"{where}[{i}] must be a non-empty string")
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY or "\x00" in key:
+            raise FeatureError(
+                f"{where}[{i}]", f"{where}[{i}] must be a non-empty string without NUL"
+            )
         if key in seen:
             raise FeatureError(f"{where}[{i}]", f"{where}[{i}]: duplicate image key {key!r}")
         seen.add(key)
@@ -201,7 +205,7 @@ def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> 
     if not isinstance(props, Mapping):
         raise FeatureError("properties", "the feature has no properties object")
     key = props.get("key")
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY or "\x00" in key:
         raise FeatureError(
             "properties.key", "properties.key (the Mapillary sequence key) is required"
         )

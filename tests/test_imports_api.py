@@ -197,3 +197,24 @@ def test_nan_in_json_body_is_rejected(
     assert response.status_code == 422
     assert "finite" in response.json["errors"][0]["message"]
     assert sequence_count(engine) == 0
+
+
+def test_nul_characters_are_refused_not_500(
+    client: FlaskClient, make_user: Callable[..., Any], engine: Engine
+) -> None:
+    """PostgreSQL text cannot hold NUL: the caller hears which field, nothing is written."""
+    _, token = make_user("nul")
+    response = client.post(
+        URL + "?title=a%00b", json=make_feature("n", WALK), headers=bearer(token)
+    )
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "title"
+    feature = make_feature("n", WALK, camera_make="a\x00b")
+    response = client.post(URL, json=feature, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "features[0].properties.camera_make"
+    feature = make_feature("n", WALK)
+    feature["properties"]["coordinateProperties"]["image_keys"][1] = "x\x00"
+    response = client.post(URL, json=feature, headers=bearer(token))
+    assert response.status_code == 422
+    assert sequence_count(engine) == 0

@@ -180,11 +180,6 @@ NUL_PROBES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: PostgreSQL text cannot hold NUL; these inputs reach the database and "
-    "answer 500 instead of a 4xx naming the field (remove this marker once fixed)",
-)
 def test_nul_characters_are_client_errors(schema_app: Flask, token: str) -> None:
     client = schema_app.test_client()
     statuses = {}
