@@ -10,15 +10,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geoapi.config import Settings
-from geoapi.db import get_engine
 from geoapi.errors import ServiceUnavailableError
 from geoapi.filters import QueryArgs, SequenceFilters, parse_filters
 from geoapi.taxonomy import TransportTypes, load_transport_types
@@ -36,6 +38,45 @@ bp = Blueprint("tiles", __name__)
 FILTER_ARGS = ("transport_type", "tag", "username", "camera_make", "pano", "datetime")
 GZIP_LEVEL = 1  # MVT compresses to ~65% at level 1 and barely better higher; CPU is the cost
 _NO_TYPES = TransportTypes(leaves={}, names={}, parents={})
+TILE_ENGINE = "geoapi.tile_engine"
+T = TypeVar("T")
+
+
+@bp.record_once
+def _create_tile_engine(state: BlueprintSetupState) -> None:
+    """Tile reads get their own pool of autocommit connections without pre-ping, so a tile is
+    exactly one round trip (no BEGIN, ping or ROLLBACK, no isolation switching). Lazy."""
+    settings: Settings = state.app.config["GEOAPI"]
+    options = (
+        f"-c statement_timeout={int(settings.tile_statement_timeout_ms)}"
+        f" -c jit={'on' if settings.jit else 'off'}"
+    )
+    state.app.extensions[TILE_ENGINE] = create_engine(
+        settings.database_url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        connect_args={"options": options, "application_name": "geoapi-tiles"},
+    )
+
+
+def tile_engine() -> Engine:
+    engine: Engine = current_app.extensions[TILE_ENGINE]
+    return engine
+
+
+def _read(work: Callable[[Connection], T]) -> T:
+    """``work`` on a tile connection; once more on a new one if the pooled one had died (the
+    job pre-ping would do, without its round trip on every tile)."""
+    try:
+        with tile_engine().connect() as conn:
+            return work(conn)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with tile_engine().connect() as conn:
+        return work(conn)
 
 
 def _settings() -> Settings:
@@ -85,26 +126,22 @@ def tile(z: str, x: str, name: str) -> Response:
     """One tile: 200 MVT, 204 when empty, 304 when the client's ETag matches."""
     address, _fmt = parse_tile_address(z, x, name)
     settings = _settings()
-    with get_engine().connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    limits = TileLimits.from_max_features(settings.tile_max_features)
+
+    def read(conn: Connection) -> bytes:
         filters = _filters(conn)
-        try:
-            data = get_tile(
-                conn,
-                address.z,
-                address.x,
-                address.y,
-                filters,
-                TileLimits.from_max_features(settings.tile_max_features),
-                timeout_ms=settings.tile_statement_timeout_ms,
-            )
-        except OperationalError as exc:
-            if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled
-                raise
-            raise ServiceUnavailableError(
-                f"the tile took longer than {settings.tile_statement_timeout_ms} ms",
-                headers={"Retry-After": "5"},
-            ) from None
+        timeout = settings.tile_statement_timeout_ms
+        return get_tile(conn, address.z, address.x, address.y, filters, limits, timeout_ms=timeout)
+
+    try:
+        data = _read(read)
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled
+            raise
+        raise ServiceUnavailableError(
+            f"the tile took longer than {settings.tile_statement_timeout_ms} ms",
+            headers={"Retry-After": "5"},
+        ) from None
     headers = {"Cache-Control": settings.tile_cache_control, "Vary": "Accept-Encoding"}
     if not data:
         return _bodiless(204, headers)
@@ -133,11 +170,13 @@ def _tile_url(version: int) -> str:
 @bp.get("/tiles.json")
 def tilejson() -> Response:
     """TileJSON 3.0.0 for the tiles, filtered like the tiles by the same query arguments."""
-    with get_engine().connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def read(conn: Connection) -> tuple[int, tuple[float, float, float, float] | None]:
         _filters(conn)  # 400 for a bad filter here, not on every tile
         version = data_version(conn)
-        bounds = _cached_bounds(conn, version)
+        return version, _cached_bounds(conn, version)
+
+    version, bounds = _read(read)
     body = json.dumps(build_tilejson(_tile_url(version), bounds)).encode()
     headers = {"Cache-Control": "no-cache", "ETag": _etag(body)}
     if _not_modified(headers["ETag"]):

@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from helpers import make_feature
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import OperationalError
 
 from geoapi import create_app
 from geoapi.auth import CurrentUser
@@ -385,7 +386,7 @@ def test_bad_parameters_are_400_problems(client: FlaskClient, path: str, field: 
 
 def test_one_sql_statement_per_tile(client: FlaskClient, app: Flask, world: dict[str, str]) -> None:
     statements: list[str] = []
-    engine: Engine = app.extensions["geoapi.engine"]
+    engine: Engine = app.extensions["geoapi.tile_engine"]
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
@@ -463,6 +464,11 @@ def test_sequence_budget_keeps_the_newest_lines(
     assert len(features(layers, "photos")) == 10
 
 
+def _dispose(app: Flask) -> None:
+    app.extensions["geoapi.engine"].dispose()
+    app.extensions["geoapi.tile_engine"].dispose()
+
+
 @pytest.fixture
 def tuned_app(database_url: str, engine: Engine) -> Iterator[Flask]:
     app = create_app(
@@ -475,7 +481,7 @@ def tuned_app(database_url: str, engine: Engine) -> Iterator[Flask]:
         }
     )
     yield app
-    app.extensions["geoapi.engine"].dispose()
+    _dispose(app)
 
 
 def test_settings_shape_tiles(tuned_app: Flask, dense: tuple[int, int, int]) -> None:
@@ -497,11 +503,37 @@ def test_slow_tile_is_503_after_the_tile_timeout(
         response = app.test_client().get(f"/tiles/{z}/{x}/{y}.mvt")
         assert response.status_code == 503
         assert response.mimetype == "application/problem+json"
-        # The timeout was for that tile only: the pooled connection is back to the default.
-        with app.extensions["geoapi.engine"].connect() as conn:
-            assert conn.execute(text("SHOW statement_timeout")).scalar() == "15s"
+        assert response.headers["Retry-After"]
     finally:
-        app.extensions["geoapi.engine"].dispose()
+        _dispose(app)
+
+
+def test_tile_timeout_is_for_the_tile_statement_only(
+    engine: Engine, dense: tuple[int, int, int]
+) -> None:
+    z, x, y = dense
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        with pytest.raises(OperationalError) as caught:
+            get_tile(conn, z, x, y, SequenceFilters(), timeout_ms=1)
+        assert getattr(caught.value.orig, "pgcode", None) == "57014"  # query_canceled
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "15s"
+        assert get_tile(conn, z, x, y, SequenceFilters(), timeout_ms=60_000)
+
+
+def test_a_dead_pooled_connection_is_replaced(
+    client: FlaskClient, app: Flask, world: dict[str, str]
+) -> None:
+    path = f"/tiles/15/{Z15[0]}/{Z15[1]}.mvt"
+    assert client.get(path).status_code == 200
+    with app.extensions["geoapi.engine"].begin() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'geoapi-tiles' AND datname = current_database()"
+            )
+        )
+    assert client.get(path).status_code == 200
 
 
 # TileJSON ---------------------------------------------------------------------------------------
