@@ -39,6 +39,7 @@ FILTER_ARGS = ("transport_type", "tag", "username", "camera_make", "pano", "date
 GZIP_LEVEL = 1  # MVT compresses to ~65% at level 1 and barely better higher; CPU is the cost
 _NO_TYPES = TransportTypes(leaves={}, names={}, parents={})
 TILE_ENGINE = "geoapi.tile_engine"
+BOUNDS_CACHE = "geoapi.tile_bounds"
 T = TypeVar("T")
 
 
@@ -62,6 +63,7 @@ def _create_tile_engine(state: BlueprintSetupState) -> None:
 
 
 def tile_engine() -> Engine:
+    """The app's tile engine (autocommit, tile statement timeout, no pre-ping)."""
     engine: Engine = current_app.extensions[TILE_ENGINE]
     return engine
 
@@ -186,12 +188,11 @@ def tilejson() -> Response:
 
 def _cached_bounds(conn: Connection, version: int) -> tuple[float, float, float, float] | None:
     """Data bounds, computed once per data version per process (an exact extent scans a table)."""
-    cache: dict[int, Any] = current_app.extensions.setdefault("geoapi.tile_bounds", {})
-    if version not in cache:
-        bounds = tile_bounds(conn)
-        if data_version(conn) != version:  # a write landed meanwhile: do not cache
-            return bounds
-        cache.clear()
-        cache[version] = bounds
-    cached: tuple[float, float, float, float] | None = cache[version]
-    return cached
+    cached = current_app.extensions.get(BOUNDS_CACHE)
+    if cached is not None and cached[0] == version:
+        hit: tuple[float, float, float, float] | None = cached[1]
+        return hit
+    bounds = tile_bounds(conn)
+    if data_version(conn) == version:  # else a write landed meanwhile: do not cache
+        current_app.extensions[BOUNDS_CACHE] = (version, bounds)  # one atomic assignment
+    return bounds
