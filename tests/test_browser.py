@@ -142,6 +142,20 @@ def live_server(app: Flask, demo_data: Target) -> Iterator[str]:
         server.server_close()
 
 
+def _tile_request(needle: str | None) -> Callable[[Any], bool]:
+    """A predicate for the first tile request carrying ``needle`` (None: no filter at all)."""
+
+    def matches(request: Any) -> bool:
+        parts = urlsplit(request.url)
+        if not parts.path.startswith("/tiles/"):
+            return False
+        if needle is not None:
+            return needle in parts.query
+        return set(parse_qs(parts.query)) <= {"v"}
+
+    return matches
+
+
 def _wait_idle(page: Any) -> None:
     """Wait until the map has loaded its tiles and rendered them."""
     page.wait_for_function(
@@ -238,7 +252,8 @@ def test_map_renders_sequences_and_opens_details(live_server: str, demo_data: Ta
             page.keyboard.press("Escape")
             before = len(requests)
             page.select_option("#f-transport-type", other)
-            page.click("#filters button[type=submit]")
+            with page.expect_request(_tile_request("transport_type="), timeout=10_000):
+                page.click("#filters button[type=submit]")
             page.wait_for_function(
                 "t => location.search.includes('transport_type=' + t)", arg=other, timeout=10_000
             )
@@ -252,7 +267,8 @@ def test_map_renders_sequences_and_opens_details(live_server: str, demo_data: Ta
             kinds = {f["properties"]["transport_type"] for f in _rendered(page, "sequences")}
             assert kinds <= {other}
             assert parse_qs(urlsplit(page.url).query) == {"transport_type": [other]}
-            page.click("#f-reset")
+            with page.expect_request(_tile_request(None), timeout=10_000):
+                page.click("#f-reset")
             page.wait_for_function("() => location.search === ''", timeout=10_000)
             _wait_idle(page)
 
@@ -261,7 +277,8 @@ def test_map_renders_sequences_and_opens_details(live_server: str, demo_data: Ta
             page.fill("#f-tag", "even")
             page.fill("#f-from", target.day)
             page.fill("#f-to", target.day)
-            page.click("#filters button[type=submit]")
+            with page.expect_request(_tile_request("tag=even"), timeout=10_000):
+                page.click("#filters button[type=submit]")
             page.wait_for_function("() => location.search.includes('tag=even')", timeout=10_000)
             _wait_idle(page)
             filtered = [
@@ -277,7 +294,8 @@ def test_map_renders_sequences_and_opens_details(live_server: str, demo_data: Ta
             assert target.id in shown and shown <= target.even_that_day
             query = parse_qs(urlsplit(page.url).query)
             assert query == {"tag": ["even"], "from": [target.day], "to": [target.day]}
-            page.click("#f-reset")
+            with page.expect_request(_tile_request(None), timeout=10_000):
+                page.click("#f-reset")
             page.wait_for_function("() => location.search === ''", timeout=10_000)
             _wait_idle(page)
 

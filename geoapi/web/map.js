@@ -203,6 +203,17 @@
       { pixelRatio: ratio });
   }
 
+  const DATA_LAYERS = ["overview", "sequences-casing", "sequences", "sequence-selected",
+    "photos-no-ca", "photos"];
+
+  // A new filter means a new source: MapLibre's setUrl can miss its reload while the source
+  // cache is paused, leaving the old (unfiltered) tiles on screen.
+  function replaceSource(map, url) {
+    for (const id of DATA_LAYERS) if (map.getLayer(id)) map.removeLayer(id);
+    if (map.getSource(SOURCE)) map.removeSource(SOURCE);
+    addLayers(map, url);
+  }
+
   function addLayers(map, url) {
     map.addSource(SOURCE, { type: "vector", url });
     map.addLayer({
@@ -422,7 +433,7 @@
       setStatus("");
       writeFiltersToUrl(next);
       if (popup) popup.remove();
-      map.getSource(SOURCE).setUrl(nextUrl);
+      replaceSource(map, nextUrl);
     });
     form.addEventListener("reset", () => {
       window.setTimeout(() => form.dispatchEvent(new Event("submit", { cancelable: true })), 0);
