@@ -129,6 +129,8 @@ def upgrade(engine: Engine, directory: Path | None = None) -> list[str]:
     applied_now: list[str] = []
     migrations = load_migrations(directory)
     with engine.connect() as conn:
+        # Migrations may rewrite big tables or wait for locks: no request-time timeout here.
+        conn.execute(text("SET statement_timeout = 0"))
         conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         conn.commit()  # the session-level lock outlives this transaction
         try:
@@ -159,6 +161,7 @@ def upgrade(engine: Engine, directory: Path | None = None) -> list[str]:
         finally:
             conn.rollback()
             conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+            conn.execute(text("RESET statement_timeout"))
             conn.commit()
     return applied_now
 

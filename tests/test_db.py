@@ -101,3 +101,25 @@ def test_data_version_moves_on_tile_relevant_writes_only(engine: Engine) -> None
     with engine.begin() as conn:
         conn.execute(text("UPDATE sequences SET pano = true WHERE id = :s"), {"s": seq_id})
     assert version() > after_insert
+
+
+def test_migrations_run_without_the_request_statement_timeout(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A slow migration is not cut off by GEOAPI_STATEMENT_TIMEOUT_MS (meant for requests)."""
+    from geoapi.config import load_settings
+    from geoapi.db import make_engine
+
+    for migration in load_migrations():
+        (tmp_path / f"{migration.name}.sql").write_text(migration.sql)
+    (tmp_path / "9999_wait_a_moment.sql").write_text("SELECT pg_sleep(0.3);")
+    settings = load_settings({}, {"DATABASE_URL": database_url, "STATEMENT_TIMEOUT_MS": 100})
+    engine = make_engine(settings)
+    try:
+        assert upgrade(engine, tmp_path) == ["9999_wait_a_moment"]
+        with engine.connect() as conn:  # the pooled connection has its timeout back
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "100ms"
+            conn.execute(text("DELETE FROM schema_migrations WHERE version = '9999'"))
+            conn.commit()
+    finally:
+        engine.dispose()
