@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from werkzeug.serving import make_server
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -30,3 +35,17 @@ def make_feature(key: str, points: list[tuple[float, float]], **props: Any) -> d
         "properties": properties,
         "geometry": {"type": "LineString", "coordinates": [list(p) for p in points]},
     }
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve a WSGI app over real HTTP on a free 127.0.0.1 port; yields ``http://host:port``."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

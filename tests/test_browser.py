@@ -9,7 +9,6 @@ transport type filter, zooms to the photo arrows and saves screenshots under ``t
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
+from helpers import serve_in_thread
 from sqlalchemy import Engine, text
-from werkzeug.serving import make_server
 
 from geoapi.auth import CurrentUser
 from geoapi.importer import import_feature_collection
@@ -131,15 +130,8 @@ def demo_data(
 
 @pytest.fixture
 def live_server(app: Flask, demo_data: Target) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="geoapi-live", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def _tile_request(needle: str | None) -> Callable[[Any], bool]:

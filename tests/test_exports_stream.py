@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import time
 import tracemalloc
 import uuid
@@ -16,9 +15,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import make_feature
+from helpers import make_feature, serve_in_thread
 from sqlalchemy import Engine, text
-from werkzeug.serving import make_server
 
 from geoapi.importer import ImportOptions, import_feature_collection
 
@@ -219,14 +217,8 @@ def stream_export(base: str, query: str) -> dict[str, float]:
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield url.removeprefix("http://")
 
 
 def test_100k_photos_stream_in_constant_memory(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,9 +12,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from helpers import make_feature
+from helpers import make_feature, serve_in_thread
 from sqlalchemy import Engine
-from werkzeug.serving import make_server
 
 from geoapi.importer import ImportOptions, import_feature_collection
 
@@ -28,14 +26,8 @@ SEQUENCES = 14  # more than GDAL's page of 10, so it must follow a next link
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
     """The app on a free port, served by werkzeug in a thread; yields the OAPIF datasource."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"OAPIF:http://127.0.0.1:{httpd.server_port}/"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield f"OAPIF:{url}/"
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import bearer, make_feature
+from helpers import bearer, make_feature, serve_in_thread
 from sqlalchemy import Engine, text
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from geoapi import create_app
 from geoapi.importer import import_feature_collection
@@ -188,15 +187,10 @@ def live_server(database_url: str, engine: Engine) -> Iterator[str]:
             "MAX_OVERFLOW": 0,
         }
     )
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serve_in_thread(app) as url:
+            yield url
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
         app.extensions["geoapi.engine"].dispose()
 
 

@@ -12,20 +12,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 import requests
 from fake_mapillary import FakeMapillary, FakeSequence, fake_mapillary_fixture  # noqa: F401
 from flask import Flask
-from helpers import bearer
+from helpers import bearer, serve_in_thread
 from mapillary_support import (  # noqa: F401
     AppFactory,
     count_rows,
     make_mapillary_app_fixture,
 )
 from sqlalchemy import Engine, text
-from werkzeug.serving import make_server
 
 from geoapi.importer import ImportOptions, import_feature_collection
 from geoapi.jobs import work
@@ -37,20 +37,12 @@ Serve = Callable[[Flask], str]
 @pytest.fixture(name="serve")
 def serve_fixture() -> Iterator[Serve]:
     """Serve apps on free 127.0.0.1 ports; the base URL of each."""
-    servers: list[tuple[Any, threading.Thread]] = []
+    with ExitStack() as servers:
 
-    def serve(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.port}"
+        def serve(app: Flask) -> str:
+            return servers.enter_context(serve_in_thread(app))
 
-    yield serve
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        yield serve
 
 
 def _link(browser: requests.Session, base: str, token: str, fake: FakeMapillary) -> dict[str, Any]:
