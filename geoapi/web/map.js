@@ -188,8 +188,9 @@
     const c = size / 2;
     ctx.lineJoin = "round";
     ctx.lineWidth = 2 * ratio;
-    ctx.strokeStyle = "#ffffff";
-    ctx.fillStyle = "#ff6f00";
+    // White with a dark outline: the colours belong to the transport types of the lines.
+    ctx.strokeStyle = "#263238";
+    ctx.fillStyle = "#ffffff";
     ctx.beginPath();
     ctx.moveTo(c, 2 * ratio); // tip, pointing north before icon-rotate turns it to ``ca``
     ctx.lineTo(c + 7 * ratio, c + 8 * ratio);
@@ -254,7 +255,7 @@
     map.addLayer({
       id: "photos-no-ca", type: "circle", source: SOURCE, "source-layer": "photos", minzoom: 14,
       filter: ["!", ["has", "ca"]],
-      paint: { "circle-radius": 4, "circle-color": "#ff6f00", "circle-stroke-color": "#ffffff",
+      paint: { "circle-radius": 4, "circle-color": "#ffffff", "circle-stroke-color": "#263238",
         "circle-stroke-width": 1.5 },
     });
     map.addLayer({
@@ -266,7 +267,7 @@
         "icon-rotation-alignment": "map",
         "icon-allow-overlap": true,
         "icon-ignore-placement": true,
-        "icon-size": ["interpolate", ["linear"], ["zoom"], 14, 0.6, 18, 1.1],
+        "icon-size": ["interpolate", ["linear"], ["zoom"], 14, 0.45, 16, 0.7, 18, 1.1],
       },
     });
   }
