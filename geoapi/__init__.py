@@ -20,7 +20,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``test_config`` overrides settings by name (``{"DATABASE_URL": ...}``); nothing connects to
     the database until the first request that needs it.
     """
-    from geoapi import cli, db, errors
+    from geoapi import cli, cors, db, errors
     from geoapi.provision import resolve_database_url
 
     settings = load_settings(overrides=test_config)
@@ -39,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app, settings)
     errors.init_app(app)
+    cors.init_app(app)
     _register_blueprints(app)
     cli.init_app(app)
     return app

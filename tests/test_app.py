@@ -84,3 +84,23 @@ def test_unexpected_error_is_logged_500_problem(
     assert response.mimetype == PROBLEM
     assert "secret internals" not in response.get_data(as_text=True)
     assert any("unhandled error" in r.message for r in caplog.records)
+
+
+def test_browsers_may_call_the_api_from_any_origin(client: FlaskClient) -> None:
+    """Bearer tokens, not cookies: a cross-origin page gains nothing it lacks without CORS."""
+    response = client.get("/collections", headers={"Origin": "https://example.org"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Link" in response.headers["Access-Control-Expose-Headers"]
+    preflight = client.options(
+        "/api/v1/tours",
+        headers={
+            "Origin": "https://example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    problem = client.get("/no/such/path", headers={"Origin": "https://example.org"})
+    assert problem.headers["Access-Control-Allow-Origin"] == "*"
