@@ -24,6 +24,7 @@ from geoapi.db import get_session
 from geoapi.errors import (
     BadRequestError,
     ConflictError,
+    NotFoundError,
     ServiceUnavailableError,
     UpstreamError,
     field_error,
@@ -48,6 +49,7 @@ from geoapi.mapillary_oauth import authorization_url, exchange_code, protect_log
 bp = Blueprint("mapillary", __name__)
 LOGIN_PATH = "/auth/mapillary/login"
 CALLBACK_PATH = "/auth/mapillary/callback"
+ACCOUNT_PATH = "/api/v1/mapillary/account"
 
 
 @bp.record_once
@@ -238,6 +240,50 @@ def list_mapillary_sequences() -> Response:
         for s in sorted(summaries, key=lambda s: s.captured_at or "", reverse=True)
     ]
     return jsonify({"account": account.to_json(), "count": len(items), "sequences": items})
+
+
+@bp.get(ACCOUNT_PATH)
+def get_mapillary_account() -> Response:
+    """Whether the caller has linked a Mapillary account, and which one (never its tokens)."""
+    user = require_user()
+    row = (
+        get_session()
+        .execute(
+            text(
+                "SELECT mapillary_user_key, mapillary_username, api_version, expires_at,"
+                " updated_at FROM mapillary_accounts WHERE user_id = :u"
+            ),
+            {"u": user.id},
+        )
+        .one_or_none()
+    )
+    if row is None:
+        return jsonify({"linked": False, "login_url": login_url()})
+    return jsonify(
+        {
+            "linked": True,
+            "username": row.mapillary_username,
+            "user_key": row.mapillary_user_key,
+            "api_version": row.api_version,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "linked_at": row.updated_at.isoformat(),
+        }
+    )
+
+
+@bp.delete(ACCOUNT_PATH)
+def unlink_mapillary_account() -> Response:
+    """Forget the caller's Mapillary tokens; queued jobs then fail with a clear reason."""
+    user = require_user()
+    session = get_session()
+    deleted = session.execute(
+        text("DELETE FROM mapillary_accounts WHERE user_id = :u RETURNING user_id"),
+        {"u": user.id},
+    ).first()
+    session.commit()
+    if deleted is None:
+        raise NotFoundError("no Mapillary account is linked")
+    return Response(status=204)
 
 
 def require_linked(user_id: uuid.UUID) -> LinkedAccount:

@@ -24,6 +24,20 @@ LEGACY_ERROR = {
     "content": {JSON_MEDIA: {"schema": ref("UploaderError")}},
 }
 LEGACY_SECURITY = {"401": LEGACY_ERROR}
+NULLABLE_TEXT = {"type": "string", "nullable": True}
+MAPILLARY_ACCOUNT = {
+    "type": "object",
+    "required": ["linked"],
+    "properties": {
+        "linked": {"type": "boolean"},
+        "login_url": {"type": "string", "format": "uri"},
+        "username": NULLABLE_TEXT,
+        "user_key": NULLABLE_TEXT,
+        "api_version": {"type": "string", "enum": ["v3", "v4"]},
+        "expires_at": {**NULLABLE_TEXT, "format": "date-time"},
+        "linked_at": {"type": "string", "format": "date-time"},
+    },
+}
 
 
 def _tile_paths(filter_params: list[Json]) -> Json:
@@ -140,6 +154,22 @@ def _mapillary_paths() -> Json:
                     query("error_description", "Mapillary's error text.", {"type": "string"}),
                 ],
             )
+        },
+        "/api/v1/mapillary/account": {
+            "get": op(
+                "getMapillaryAccount",
+                "Whether the caller has linked a Mapillary account (never its tokens)",
+                {"200": ok("The link", MAPILLARY_ACCOUNT)},
+                tag="Mapillary",
+                security=BEARER,
+            ),
+            "delete": op(
+                "unlinkMapillaryAccount",
+                "Forget the caller's Mapillary tokens",
+                {"204": {"description": "Unlinked"}, "404": problem("No account linked")},
+                tag="Mapillary",
+                security=BEARER,
+            ),
         },
         "/api/v1/mapillary/sequences": {
             "get": op(
