@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -84,8 +85,10 @@ class Migration:
 
 
 def migrations_dir() -> Path:
-    """``sql/migrations`` of the source tree (the package is installed editable or run in place)."""
-    return Path(__file__).resolve().parent.parent / "sql" / "migrations"
+    """``sql/migrations`` of the source tree, else the copy a wheel installs under the prefix."""
+    source = Path(__file__).resolve().parent.parent / "sql" / "migrations"
+    installed = Path(sys.prefix) / "share" / "geoapi" / "migrations"
+    return source if source.is_dir() or not installed.is_dir() else installed
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
