@@ -9,6 +9,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from gunicorn.app.base import BaseApplication
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -25,6 +27,31 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+def fit_workers(app: Flask, workers: int) -> tuple[int, str | None]:
+    """Cap ``workers`` so every worker's pools together stay under the server's max_connections.
+
+    A pool larger than max_connections fails under load ("too many clients"); each worker holds
+    the request pool and the tile pool, each up to pool_size + max_overflow connections.
+    """
+    settings = app.config["GEOAPI"]
+    per_worker = 2 * (settings.pool_size + settings.max_overflow)
+    try:
+        with app.extensions["geoapi.engine"].connect() as conn:
+            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
+    except SQLAlchemyError:
+        return workers, None  # the database is not up yet: /healthz will say so
+    budget = limit - reserved - 10  # room for the import worker, migrations and psql
+    fitting = max(1, budget // per_worker)
+    if workers <= fitting:
+        return workers, None
+    return fitting, (
+        f"{workers} workers x {per_worker} pooled connections would exceed the database's "
+        f"max_connections ({limit}); starting {fitting} (lower GEOAPI_POOL_SIZE/MAX_OVERFLOW "
+        "or raise max_connections for more)"
+    )
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
@@ -39,6 +66,9 @@ class _Server(BaseApplication):  # type: ignore[misc]
 def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API with gunicorn (gthread workers)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    workers, warning = fit_workers(app, workers)
+    if warning:
+        click.echo(warning, err=True)
     # Workers are forked: each must open its own database connections.
     app.extensions["geoapi.engine"].dispose(close=False)
     click.echo(f"geoapi serving on http://{host}:{port}/ ({workers} workers x {threads} threads)")

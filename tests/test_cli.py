@@ -115,3 +115,17 @@ def test_demo_sequences_have_titles_and_transport_types(
     assert len(rows) == 30  # every generated one; the seed example has no transport type
     assert {name for name, _ in rows} == {"Walk", "Bicycle", "Car"}
     assert all(title.startswith(name) for name, title in rows)
+
+
+def test_serve_caps_workers_to_the_database_connection_limit(app: Any) -> None:
+    """Pools larger than max_connections fail under load; serve starts fewer workers instead."""
+    from geoapi.serve import fit_workers
+
+    with app.extensions["geoapi.engine"].connect() as conn:
+        limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+    assert fit_workers(app, 2) == (2, None)
+    workers, warning = fit_workers(app, limit)  # limit workers x 20 connections cannot fit
+    assert 1 <= workers < limit
+    per_worker = 2 * (app.config["GEOAPI"].pool_size + app.config["GEOAPI"].max_overflow)
+    assert workers * per_worker < limit
+    assert warning is not None and "max_connections" in warning
