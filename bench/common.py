@@ -143,3 +143,33 @@ def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
+
+
+# tipg, the peer both benchmarks run against -------------------------------------------------
+
+TIPG_VENV = ROOT / "bench" / ".tipg-venv"
+
+
+def ensure_tipg() -> Path:
+    """tipg and uvicorn in their own venv (bench/.tipg-venv), installed once."""
+    uvicorn = TIPG_VENV / "bin" / "uvicorn"
+    if not uvicorn.exists():
+        print("installing tipg into bench/.tipg-venv ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+        pip = str(TIPG_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "-q", "tipg", "uvicorn"], check=True)
+    return uvicorn
+
+
+def start_tipg(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """tipg with its defaults on the bench database (asyncpg wants a plain postgresql:// URL)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
+        "TIPG_DEBUG": "FALSE",
+    }
+    cmd = [str(ensure_tipg()), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{port}/collections", timeout=120)
+    return proc

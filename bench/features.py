@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -33,11 +29,10 @@ from common import (
     free_port,
     percentile,
     start_geoapi,
+    start_tipg,
     stop,
-    wait_for,
 )
 
-TIPG_VENV = ROOT / "bench" / ".tipg-venv"
 RESULTS = ROOT / "bench" / "results" / "features.json"
 LIMIT = 1000
 # Viewports (minlon, minlat, maxlon, maxlat): the dense city, two busy 1-degree cells, two
@@ -69,31 +64,6 @@ class ServerRun:
     name: str
     samples: list[Sample] = field(default_factory=list)
     throughput: dict[str, float] = field(default_factory=dict)  # collection -> pages/s
-
-
-def ensure_tipg() -> Path:
-    """tipg and uvicorn in their own venv (bench/.tipg-venv), installed once."""
-    uvicorn = TIPG_VENV / "bin" / "uvicorn"
-    if not uvicorn.exists():
-        print("installing tipg into bench/.tipg-venv ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
-        pip = str(TIPG_VENV / "bin" / "pip")
-        subprocess.run([pip, "install", "-q", "tipg", "uvicorn"], check=True)
-    return uvicorn
-
-
-def start_tipg(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """tipg with its defaults on the bench database (asyncpg wants a plain postgresql:// URL)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
-        "TIPG_DEBUG": "FALSE",
-    }
-    cmd = [str(ensure_tipg()), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(f"http://127.0.0.1:{port}/collections", timeout=120)
-    return proc
 
 
 def items_url(base: str, server: str, collection: str, bbox: tuple[float, ...]) -> str:

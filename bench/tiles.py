@@ -27,14 +27,12 @@ import http.client
 import json
 import math
 import os
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,8 +45,8 @@ from common import (
     free_port,
     percentile,
     start_geoapi,
+    start_tipg,
     stop,
-    wait_for,
 )
 from sqlalchemy import create_engine, text
 
@@ -57,7 +55,6 @@ from geoapi.filters import SequenceFilters
 from geoapi.tile_store import PHOTOS_MINZOOM, TileLimits, get_tile
 
 ZOOMS = (4, 8, 12, 14, 16)
-TIPG_VENV = ROOT / "bench" / ".tipg-venv"
 RESULTS = ROOT / "bench" / "results" / "tiles.json"
 TILE_LIMIT = 500_000
 JIT_SAMPLE = 10  # tiles per zoom timed with JIT on and forced (after the JIT-off pass warmed up)
@@ -218,32 +215,6 @@ def sql_times(url: str, options: str, tiles: list[Tile], warm_up: bool = True) -
 
 
 # tipg --------------------------------------------------------------------------------------------
-
-
-def ensure_tipg() -> Path:
-    """tipg and uvicorn in their own venv (bench/.tipg-venv, git-ignored), installed once."""
-    uvicorn = TIPG_VENV / "bin" / "uvicorn"
-    if not uvicorn.exists():
-        print("installing tipg into bench/.tipg-venv ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
-        subprocess.run(
-            [str(TIPG_VENV / "bin" / "pip"), "install", "-q", "tipg", "uvicorn"], check=True
-        )
-    return uvicorn
-
-
-def start_tipg(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """tipg with its defaults on the bench database (asyncpg wants a plain postgresql:// URL)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
-        "TIPG_DEBUG": "FALSE",
-    }
-    cmd = [str(ensure_tipg()), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(f"http://127.0.0.1:{port}/collections", timeout=120)
-    return proc
 
 
 # Report ------------------------------------------------------------------------------------------
