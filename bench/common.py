@@ -2,8 +2,8 @@
 
 ``ensure_bench_database(url)`` creates ``geoapi_bench`` (PostGIS), migrates it and, only when it
 holds no sequences, bulk-imports 10,000 generated sequences x 100 photos (10% of them in a dense
-city, Ljubljana) with ``geoapi.importer.import_records``. Deterministic: the same arguments give
-the same data, so figures from different runs compare.
+city, Ljubljana) with ``geoapi.store.importer.import_records``. Deterministic: the same
+arguments give the same data, so figures from different runs compare.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from geoapi.auth import create_user, find_user  # noqa: E402
-from geoapi.db import upgrade  # noqa: E402
-from geoapi.importer import ImportOptions, import_records, parse_features  # noqa: E402
-from geoapi.provision import ensure_database  # noqa: E402
+from geoapi.store.importer import import_records  # noqa: E402
+from geoapi.store.migrations import upgrade  # noqa: E402
+from geoapi.store.provision import ensure_database  # noqa: E402
+from geoapi.store.users import create_user, find_user  # noqa: E402
 from geoapi.synthetic import generate_features  # noqa: E402
+from geoapi.validation import ImportOptions, parse_features  # noqa: E402
 
 BENCH_URL = os.environ.get(
     "GEOAPI_BENCH_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/geoapi_bench"

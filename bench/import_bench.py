@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geoapi.provision import drop_database, ensure_database  # noqa: E402
+from geoapi.store.provision import drop_database, ensure_database  # noqa: E402
 from geoapi.synthetic import generate_features, write_feature_collections  # noqa: E402
 
 GEOAPI = str(ROOT / ".venv" / "bin" / "geoapi")

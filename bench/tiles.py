@@ -6,7 +6,7 @@ Loads the bench database once (bench/common.py: 10,000 sequences x 100 photos, a
 picks viewports of 4x3 tiles centred on the data (the dense city first, then sequence starts
 spread over the data, deterministic) at z4, z8, z12, z14 and z16, and measures per zoom:
 
-- the raw SQL time of each tile (``geoapi.tile_store.get_tile`` on a direct connection: the
+- the raw SQL time of each tile (``geoapi.store.tiles.get_tile`` on a direct connection: the
   database's floor), with JIT off as the service runs it, and on a sample with JIT on and forced;
 - ``geoapi serve`` (gunicorn) through its own /tiles.json URL: one client (latency p50/p95), then
   ``--concurrency`` clients (tiles/s, latency under load); wire and MVT bytes, the largest tile;
@@ -52,7 +52,8 @@ from sqlalchemy import create_engine, text
 
 from geoapi.config import load_settings
 from geoapi.filters import SequenceFilters
-from geoapi.tile_store import PHOTOS_MINZOOM, TileLimits, get_tile
+from geoapi.store.tiles import get_tile
+from geoapi.tiling import PHOTOS_MINZOOM, TileLimits
 
 ZOOMS = (4, 8, 12, 14, 16)
 RESULTS = ROOT / "bench" / "results" / "tiles.json"

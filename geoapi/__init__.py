@@ -15,22 +15,23 @@ __all__ = ["create_app"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Application factory: settings, database, error handlers, blueprints and CLI.
+    """Application factory: settings, database, error handlers, blueprints and CLI; no I/O.
 
     ``test_config`` overrides settings by name (``{"DATABASE_URL": ...}``); nothing connects to
     the database until the first request that needs it.
     """
-    from geoapi import cli, cors, db, errors
-    from geoapi.provision import resolve_database_url
+    from geoapi import api, cli, db, errors
+    from geoapi.store.provision import LOCAL_URL
 
     settings = load_settings(overrides=test_config)
     if not settings.database_url:
-        settings = replace(settings, database_url=resolve_database_url(None))
-    app = Flask(__name__)
+        # The local server of ARCHITECTURE.md; the ``geoapi`` command looks further (for a
+        # container) before it builds the app, so the factory itself never probes.
+        settings = replace(settings, database_url=LOCAL_URL.format(database="geoapi"))
+    app = Flask(__name__, template_folder="web")
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_import_bytes,
-        JSON_SORT_KEYS=False,
         GEOAPI=settings,
         TESTING=bool(settings.extra.get("TESTING", False)),
     )
@@ -39,47 +40,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app, settings)
     errors.init_app(app)
-    cors.init_app(app)
-    _register_blueprints(app)
+    api.init_app(app)
     cli.init_app(app)
     return app
-
-
-def _register_blueprints(app: Flask) -> None:
-    # One blueprint per resource; each module exposes ``bp``.
-    from geoapi import (
-        docs,
-        exports,
-        features,
-        health,
-        imports,
-        imports_mapillary,
-        likes,
-        mapillary_views,
-        openapi,
-        reference,
-        sequences,
-        tiles,
-        tours,
-        uploader,
-        viewer,
-    )
-
-    for module in (
-        health,
-        imports,
-        sequences,
-        likes,
-        tours,
-        reference,
-        features,
-        tiles,
-        exports,
-        openapi,
-        viewer,
-        docs,
-        mapillary_views,
-        imports_mapillary,
-        uploader,
-    ):
-        app.register_blueprint(module.bp)

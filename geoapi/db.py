@@ -1,174 +1,96 @@
-"""Engine per app, session per request, the migrations runner and packaged SQL."""
+"""Database plumbing: the app's engines (a request pool and a tile pool) and the request session.
+
+Every connection has a statement timeout and JIT set as configured. Store functions receive a
+Session or Connection from here; they own their transactions (``geoapi.store.transaction``).
+"""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import logging
-import re
-import sys
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any
-
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from geoapi.config import Settings
 
-log = logging.getLogger(__name__)
-MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# One lock id for "migrations are running", so two processes never apply them at once.
-MIGRATION_LOCK_ID = 7_219_004_117
+ENGINE = "geoapi.engine"
+TILE_ENGINE = "geoapi.tile_engine"
+_SESSION = "geoapi_db_session"
 
 
-def make_engine(settings: Settings, *, statement_timeout_ms: int | None = None) -> Engine:
-    """An engine whose every connection has a statement timeout and JIT set as configured."""
+def make_engine(
+    settings: Settings,
+    *,
+    name: str = "geoapi",
+    statement_timeout_ms: int | None = None,
+    autocommit: bool = False,
+    pre_ping: bool = True,
+) -> Engine:
+    """An engine (lazy: it connects on first use) with the statement timeout and JIT setting.
+
+    ``name`` is the connections' ``application_name``; ``autocommit`` engines run every
+    statement on its own (no BEGIN/ROLLBACK round trips), for read-only hot paths such as tiles.
+    """
     timeout = statement_timeout_ms or settings.statement_timeout_ms
     options = f"-c statement_timeout={int(timeout)} -c jit={'on' if settings.jit else 'off'}"
+    extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_engine(
         settings.database_url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_s,
-        pool_pre_ping=True,
-        connect_args={"options": options, "application_name": "geoapi"},
+        pool_pre_ping=pre_ping,
+        connect_args={"options": options, "application_name": name},
+        **extra,
     )
 
 
+def init_app(app: Flask, settings: Settings) -> None:
+    """The app's engines (lazily connecting) and the per-request session teardown.
+
+    Tiles get their own pool of autocommit connections without pre-ping and with the tile
+    statement timeout, so a tile is exactly one round trip.
+    """
+    app.extensions[ENGINE] = make_engine(settings)
+    app.extensions[TILE_ENGINE] = make_engine(
+        settings,
+        name="geoapi-tiles",
+        statement_timeout_ms=settings.tile_statement_timeout_ms,
+        autocommit=True,
+        pre_ping=False,
+    )
+    app.teardown_appcontext(lambda _exc: discard_session())
+
+
 def get_engine(app: Flask | None = None) -> Engine:
-    engine: Engine = (app or current_app).extensions["geoapi.engine"]
+    """The request pool's engine."""
+    engine: Engine = (app or current_app).extensions[ENGINE]
     return engine
+
+
+def get_tile_engine(app: Flask | None = None) -> Engine:
+    """The tile pool's engine (autocommit, tile statement timeout, no pre-ping)."""
+    engine: Engine = (app or current_app).extensions[TILE_ENGINE]
+    return engine
+
+
+def dispose_engines(app: Flask, *, close: bool = True) -> None:
+    """Drop every pooled connection (``close=False`` after a fork: the parent keeps them)."""
+    for key in (ENGINE, TILE_ENGINE):
+        app.extensions[key].dispose(close=close)
 
 
 def get_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
-    if "db_session" not in g:
-        g.db_session = Session(get_engine(), expire_on_commit=False)
-    session: Session = g.db_session
+    session: Session | None = g.get(_SESSION)
+    if session is None:
+        session = Session(get_engine(), expire_on_commit=False)
+        setattr(g, _SESSION, session)
     return session
 
 
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
+def discard_session() -> None:
+    """Roll back and close the request's session, if it has one (errors, teardown)."""
+    session: Session | None = g.pop(_SESSION, None)
     if session is not None:
+        session.rollback()
         session.close()
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    """Create the app's engine (lazily connecting) and the per-request session teardown."""
-    app.extensions["geoapi.engine"] = make_engine(settings)
-    app.teardown_appcontext(_close_session)
-
-
-@functools.cache
-def read_sql(name: str) -> str:
-    """Request-time SQL shipped in ``geoapi/sql/<name>.sql``."""
-    return (resources.files("geoapi") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
-
-
-# Migrations -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: str
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
-
-
-def migrations_dir() -> Path:
-    """``sql/migrations`` of the source tree, else the copy a wheel installs under the prefix."""
-    source = Path(__file__).resolve().parent.parent / "sql" / "migrations"
-    installed = Path(sys.prefix) / "share" / "geoapi" / "migrations"
-    return source if source.is_dir() or not installed.is_dir() else installed
-
-
-def load_migrations(directory: Path | None = None) -> list[Migration]:
-    directory = directory or migrations_dir()
-    if not directory.is_dir():
-        raise RuntimeError(f"migrations directory {directory} not found")
-    found = []
-    for path in sorted(directory.glob("*.sql")):
-        match = MIGRATION_NAME.match(path.name)
-        if not match:
-            raise RuntimeError(f"migration file {path.name} is not named NNNN_verb_object.sql")
-        found.append(Migration(match.group(1), path.stem, path.read_text(encoding="utf-8")))
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError("two migration files share a version number")
-    return found
-
-
-def _ensure_table(conn: Connection) -> None:
-    conn.execute(
-        text(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-    )
-
-
-def applied_migrations(conn: Connection) -> dict[str, str]:
-    _ensure_table(conn)
-    rows = conn.execute(text("SELECT version, checksum FROM schema_migrations"))
-    return {row.version: row.checksum for row in rows}
-
-
-def upgrade(engine: Engine, directory: Path | None = None) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction; idempotent.
-
-    Returns the names applied. A changed, already-applied file is an error: migrations are
-    forward only.
-    """
-    applied_now: list[str] = []
-    migrations = load_migrations(directory)
-    with engine.connect() as conn:
-        # Migrations may rewrite big tables or wait for locks: no request-time timeout here.
-        conn.execute(text("SET statement_timeout = 0"))
-        conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        conn.commit()  # the session-level lock outlives this transaction
-        try:
-            with conn.begin():
-                done = applied_migrations(conn)
-            for migration in migrations:
-                if migration.version in done:
-                    if done[migration.version] != migration.checksum:
-                        raise RuntimeError(
-                            f"migration {migration.name} changed after it was applied; "
-                            "add a new migration instead"
-                        )
-                    continue
-                with conn.begin():
-                    # The raw cursor, with no parameters, so '%' in PL/pgSQL is left alone.
-                    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                    cursor.execute(migration.sql)
-                    cursor.close()
-                    conn.execute(
-                        text(
-                            "INSERT INTO schema_migrations (version, name, checksum)"
-                            " VALUES (:v, :n, :c)"
-                        ),
-                        {"v": migration.version, "n": migration.name, "c": migration.checksum},
-                    )
-                log.info("applied migration %s", migration.name)
-                applied_now.append(migration.name)
-        finally:
-            conn.rollback()
-            conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
-            conn.execute(text("RESET statement_timeout"))
-            conn.commit()
-    return applied_now
-
-
-def scalar(conn: Connection | Session, sql: str, **params: Any) -> Any:
-    """Run one SQL statement with bind parameters and return its first column of its first row."""
-    return conn.execute(text(sql), params).scalar()

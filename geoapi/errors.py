@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json
+from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
+
+from geoapi import db
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -76,10 +78,6 @@ class ConflictError(GeoAPIError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
-class PayloadTooLargeError(GeoAPIError):
-    status, title, slug = 413, "Payload Too Large", "payload-too-large"
-
-
 class ValidationError(GeoAPIError):
     """A well-formed request whose content breaks a domain rule: 422 naming each field."""
 
@@ -99,6 +97,11 @@ class ServiceUnavailableError(GeoAPIError):
 def field_error(field: str, message: str, **extra: Any) -> dict[str, Any]:
     """One entry of a problem's ``errors`` list."""
     return {"field": field, "message": message, **extra}
+
+
+def bad_parameter(name: str, message: str) -> BadRequestError:
+    """The 400 for a bad query parameter (or path part) ``name``: the one builder of that shape."""
+    return BadRequestError(f"invalid {name}: {message}", errors=[field_error(name, message)])
 
 
 def problem_response(
@@ -123,24 +126,17 @@ def _render(error: GeoAPIError) -> Response:
     return response
 
 
-def _rollback() -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.rollback()
-        session.close()
-
-
 def init_app(app: Flask) -> None:
     """Register the handlers that turn every error path into problem+json."""
 
     @app.errorhandler(GeoAPIError)
     def handle_geoapi_error(error: GeoAPIError) -> Response:
-        _rollback()
+        db.discard_session()
         return _render(error)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response:
-        _rollback()
+        db.discard_session()
         status = error.code or 500
         detail = error.description or error.name
         if status == 413:
@@ -156,7 +152,7 @@ def init_app(app: Flask) -> None:
     def handle_value_error(error: ValueError) -> Response:
         # psycopg2 refuses NUL in text before anything reaches the database: the client's fault.
         if "NUL (0x00)" in str(error):
-            _rollback()
+            db.discard_session()
             return problem_response(
                 400,
                 "Bad Request",
@@ -168,7 +164,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
-        _rollback()
+        db.discard_session()
         return problem_response(
             500, "Internal Server Error", "an unexpected error occurred; it has been logged"
         )

@@ -1,25 +1,60 @@
-"""Property filters shared by OGC items, vector tiles and exports.
+"""Property filters shared by OGC items, vector tiles, exports and the sequence listing (pure).
 
-``parse_filters`` reads a request's query arguments (no Flask import: any MultiDict-like
-mapping with ``get``/``getlist``) and raises BadRequestError naming the parameter;
-``FILTER_SQL`` is the matching WHERE fragment on a sequences row aliased ``s``, and
-``SequenceFilters.params()`` its bind parameters.
+:data:`PROPERTY_FILTERS` names each query parameter once, with the description and JSON schema
+the OpenAPI document shows; :func:`parse_filters` reads them from any MultiDict-like mapping
+(``get``/``getlist``) and raises a 400 naming the parameter. The matching SQL is
+``geoapi/store/sql/sequence_filters.sql``, bound by :meth:`SequenceFilters.params`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from geoapi.db import read_sql
-from geoapi.errors import BadRequestError, field_error
+from geoapi.errors import bad_parameter
+from geoapi.fields import TextError, check_text
 from geoapi.taxonomy import TaxonomyError, TransportTypes, normalize_tag
+from geoapi.times import InvalidTimestampError, parse_timestamp
+
+MAX_FILTER_TEXT = 200
 
 
 class QueryArgs(Protocol):
     def get(self, key: str, default: Any = None) -> Any: ...
     def getlist(self, key: str) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class FilterParam:
+    """One property filter as a query parameter: its name, meaning and OpenAPI schema."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+    explode: bool = False  # repeatable (tag=a&tag=b)
+
+
+PROPERTY_FILTERS: tuple[FilterParam, ...] = (
+    FilterParam(
+        "transport_type", "A transport type; a parent includes its children.", {"type": "string"}
+    ),
+    FilterParam(
+        "tag",
+        "Tags, all of which must be present (repeat or comma-separate).",
+        {"type": "array", "items": {"type": "string"}},
+        explode=True,
+    ),
+    FilterParam("username", "The owner's username (case-insensitive).", {"type": "string"}),
+    FilterParam("camera_make", "Camera make (case-insensitive).", {"type": "string"}),
+    FilterParam("pano", "Panoramas only (true) or none (false).", {"type": "boolean"}),
+    FilterParam(
+        "datetime",
+        "An RFC 3339 instant or interval (a/b, '..' open) on captured_at.",
+        {"type": "string"},
+    ),
+)
+FILTER_NAMES: tuple[str, ...] = tuple(param.name for param in PROPERTY_FILTERS)
 
 
 @dataclass(frozen=True)
@@ -33,7 +68,7 @@ class SequenceFilters:
     end: datetime | None = None
 
     def params(self) -> dict[str, Any]:
-        """Bind parameters for FILTER_SQL."""
+        """Bind parameters for ``sequence_filters.sql``."""
         return {
             "f_transport_type_ids": list(self.transport_type_ids)
             if self.transport_type_ids
@@ -46,29 +81,13 @@ class SequenceFilters:
             "f_end": self.end,
         }
 
-    def cache_key(self) -> str:
-        """A stable text form, for ETags and cache keys."""
-        return repr(self)
-
-
-def filter_sql() -> str:
-    """The WHERE fragment for a sequences row aliased ``s`` (static SQL, bind parameters)."""
-    return read_sql("sequence_filters")
-
-
-def _bad(name: str, message: str) -> BadRequestError:
-    return BadRequestError(f"invalid {name}: {message}", errors=[field_error(name, message)])
-
 
 def parse_instant(raw: str, name: str = "datetime") -> datetime:
-    """RFC 3339 date-time (or a bare date) → aware UTC datetime."""
+    """RFC 3339 date-time (or a bare date) → aware UTC datetime; 400 naming ``name``."""
     try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise _bad(name, f"{raw!r} is not an RFC 3339 date-time") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        return parse_timestamp(raw)
+    except InvalidTimestampError as exc:
+        raise bad_parameter(name, str(exc)) from None
 
 
 def parse_datetime(raw: str | None) -> tuple[datetime | None, datetime | None]:
@@ -82,9 +101,9 @@ def parse_datetime(raw: str | None) -> tuple[datetime | None, datetime | None]:
     start = None if start_raw in ("", "..") else parse_instant(start_raw)
     end = None if end_raw in ("", "..") else parse_instant(end_raw)
     if start is None and end is None:
-        raise _bad("datetime", "an interval needs at least one end")
+        raise bad_parameter("datetime", "an interval needs at least one end")
     if start and end and start > end:
-        raise _bad("datetime", "the interval's start is after its end")
+        raise bad_parameter("datetime", "the interval's start is after its end")
     return start, end
 
 
@@ -96,7 +115,19 @@ def parse_bool(raw: str | None, name: str) -> bool | None:
         return True
     if lowered in ("false", "0", "no"):
         return False
-    raise _bad(name, f"{raw!r} is not true or false")
+    raise bad_parameter(name, f"{raw[:32]!r} is not true or false")
+
+
+def _text_filter(args: QueryArgs, name: str) -> str | None:
+    value = args.get(name) or None
+    if value is None:
+        return None
+    if len(value) > MAX_FILTER_TEXT:
+        raise bad_parameter(name, f"longer than {MAX_FILTER_TEXT} characters")
+    try:
+        return check_text(value)
+    except TextError as exc:
+        raise bad_parameter(name, str(exc)) from None
 
 
 def parse_filters(args: QueryArgs, transport_types: TransportTypes) -> SequenceFilters:
@@ -108,7 +139,7 @@ def parse_filters(args: QueryArgs, transport_types: TransportTypes) -> SequenceF
         try:
             type_ids = tuple(transport_types.filter_ids(transport))
         except TaxonomyError as exc:
-            raise _bad("transport_type", str(exc)) from None
+            raise bad_parameter("transport_type", str(exc)) from None
     tags: tuple[str, ...] | None = None
     raw_tags = [
         part for value in args.getlist("tag") for part in str(value).split(",") if part.strip()
@@ -117,20 +148,13 @@ def parse_filters(args: QueryArgs, transport_types: TransportTypes) -> SequenceF
         try:
             tags = tuple(dict.fromkeys(normalize_tag(tag) for tag in raw_tags))
         except TaxonomyError as exc:
-            raise _bad("tag", str(exc)) from None
+            raise bad_parameter("tag", str(exc)) from None
     start, end = parse_datetime(args.get("datetime"))
-    username = args.get("username") or None
-    camera_make = args.get("camera_make") or None
-    for name, value in (("username", username), ("camera_make", camera_make)):
-        if value is not None and len(value) > 200:
-            raise _bad(name, "longer than 200 characters")
-        if value is not None and "\x00" in value:
-            raise _bad(name, "contains a NUL character")
     return SequenceFilters(
         transport_type_ids=type_ids,
         tags=tags,
-        username=username,
-        camera_make=camera_make,
+        username=_text_filter(args, "username"),
+        camera_make=_text_filter(args, "camera_make"),
         pano=parse_bool(args.get("pano"), "pano"),
         start=start,
         end=end,

@@ -1,4 +1,4 @@
-"""Pure helpers for the features API: bbox, limit and paging cursors (no Flask, no database).
+"""Bounding boxes for the features API and exports (pure: no Flask, no database).
 
 Coordinates are lon/lat in SRID 4326 (OGC CRS84 axis order). Every parse error is a
 BadRequestError (400) that names the query parameter.
@@ -6,29 +6,18 @@ BadRequestError (400) that names the query parameter.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
-from geoapi.errors import BadRequestError, field_error
+from geoapi.errors import bad_parameter
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 # Spellings of CRS84 a client may send as ``bbox-crs``; anything else is refused.
 CRS84_ALIASES = frozenset(
     {CRS84, "https://www.opengis.net/def/crs/OGC/1.3/CRS84", "urn:ogc:def:crs:OGC:1.3:CRS84"}
 )
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 10_000
 # An antimeridian-crossing bbox becomes two envelopes, so queries always get up to two.
 Envelope = tuple[float, float, float, float]
-
-
-def bad_parameter(name: str, message: str) -> BadRequestError:
-    """A 400 naming the query parameter ``name``."""
-    return BadRequestError(f"invalid {name}: {message}", errors=[field_error(name, message)])
 
 
 @dataclass(frozen=True)
@@ -100,50 +89,3 @@ def envelope_params(bbox: BBox | None) -> dict[str, float | None]:
         for axis, index in (("xmin", 0), ("ymin", 1), ("xmax", 2), ("ymax", 3)):
             params[f"e{number}_{axis}"] = envelope[index] if envelope else None
     return params
-
-
-def parse_limit(
-    raw: str | None, default: int = DEFAULT_LIMIT, maximum: int | None = MAX_LIMIT
-) -> int:
-    """A positive integer; above ``maximum`` it is clamped (OGC API Features, /req/core/fc-limit).
-
-    ``maximum=None`` means unbounded (exports).
-    """
-    if raw is None or raw.strip() == "":
-        return default
-    text = raw.strip()
-    if not text.isascii() or not text.lstrip("+").isdigit():
-        raise bad_parameter("limit", f"{raw!r} is not a positive integer")
-    value = int(text)
-    if value < 1:
-        raise bad_parameter("limit", "must be at least 1")
-    return value if maximum is None else min(value, maximum)
-
-
-def encode_cursor(kind: str, *values: str | int) -> str:
-    """An opaque paging token: url-safe base64 of ``[kind, *values]``, unpadded."""
-    payload = json.dumps([kind, *values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def decode_cursor(raw: str, kind: str, arity: int) -> list[Any]:
-    """The values of a cursor made by ``encode_cursor(kind, ...)``; 400 naming ``cursor``."""
-    try:
-        padded = raw.strip() + "=" * (-len(raw.strip()) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        raise bad_parameter("cursor", "not a cursor this API issued") from None
-    if not isinstance(decoded, list) or len(decoded) != arity + 1 or decoded[0] != kind:
-        raise bad_parameter("cursor", f"not a cursor of the {kind} collection")
-    return decoded[1:]
-
-
-def check_known(names: list[str], allowed: frozenset[str]) -> None:
-    """400 naming every query parameter not in ``allowed`` (OGC: unknown parameters fail)."""
-    unknown = sorted(set(names) - allowed)
-    if unknown:
-        listed = ", ".join(unknown)
-        raise BadRequestError(
-            f"unknown query parameter(s): {listed}",
-            errors=[field_error(name, "unknown query parameter") for name in unknown],
-        )

@@ -1,14 +1,13 @@
-"""Transport types (a two-level tree) and tags: normalising names and resolving them to ids."""
+"""Transport types (a two-level tree) and tags: normalising names and resolving them to ids.
+
+Pure rules; the tree itself is loaded by ``geoapi.store.taxonomy.load_transport_types``.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 TAG_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 MAX_TAGS = 50
@@ -87,42 +86,3 @@ class TransportTypes:
             return None, None
         parent = self.parents.get(type_id)
         return (self.names[parent] if parent else None), self.names.get(type_id)
-
-
-def load_transport_types(conn: Connection | Session) -> TransportTypes:
-    rows = conn.execute(text("SELECT id, parent_id, name, aliases FROM transport_types")).all()
-    child_parents = {row.parent_id for row in rows if row.parent_id is not None}
-    leaves: dict[str, int] = {}
-    for row in rows:
-        if row.id in child_parents:
-            continue
-        leaves[row.name.lower()] = row.id
-        for alias in row.aliases:
-            leaves[alias.lower()] = row.id
-    return TransportTypes(
-        leaves=leaves,
-        names={row.id: row.name for row in rows},
-        parents={row.id: row.parent_id for row in rows},
-    )
-
-
-def set_sequence_tags(conn: Connection | Session, sequence_id: object, tags: Iterable[str]) -> None:
-    """Replace a sequence's tags with ``tags`` (already normalised), creating missing tags."""
-    names = list(tags)
-    conn.execute(text("DELETE FROM sequence_tags WHERE sequence_id = :s"), {"s": sequence_id})
-    if not names:
-        return
-    conn.execute(
-        text(
-            "INSERT INTO tags (name) SELECT unnest(CAST(:names AS text[]))"
-            " ON CONFLICT (name) DO NOTHING"
-        ),
-        {"names": names},
-    )
-    conn.execute(
-        text(
-            "INSERT INTO sequence_tags (sequence_id, tag_id)"
-            " SELECT :s, id FROM tags WHERE name = ANY(CAST(:names AS text[]))"
-        ),
-        {"s": sequence_id, "names": names},
-    )

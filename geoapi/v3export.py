@@ -1,42 +1,19 @@
 """Sequences back into the Mapillary v3 Feature shape (plus geoapi's metadata) for exports.
 
-The output is what ``geoapi.importer.parse_feature`` reads: a LineString with one position per
-photo in capture order (SRID 4326, lon/lat), ``coordinateProperties.cas`` and
-``coordinateProperties.image_keys`` aligned with it, Mapillary's sequence properties, and
-``title``, ``description``, ``transport_type`` (the leaf name) and ``tags``. Importing an export
-into an empty database reproduces the same sequence.
+Pure: no database. The output is what ``geoapi.validation.parse_feature`` reads: a LineString
+with one position per photo in capture order (SRID 4326, lon/lat), ``coordinateProperties.cas``
+and ``coordinateProperties.image_keys`` aligned with it, Mapillary's sequence properties, and
+``title``, ``description``, ``transport_type`` (the leaf name) and ``tags``. Importing an
+export into an empty database reproduces the same sequence.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
-from geoapi.db import read_sql
-
-GEOJSON_MEDIA_TYPE = "application/geo+json"
-
-
-def format_timestamp(value: datetime | None) -> str | None:
-    """ISO 8601 UTC like Mapillary's ``2016-03-14T13:44:53.860Z``.
-
-    Milliseconds as Mapillary writes them; microseconds only when the stored value has them, so
-    a re-import never loses precision.
-    """
-    if value is None:
-        return None
-    utc = value.astimezone(UTC)
-    fraction = (
-        f"{utc.microsecond // 1000:03d}"
-        if utc.microsecond % 1000 == 0
-        else f"{utc.microsecond:06d}"
-    )
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"
+from geoapi.times import format_timestamp
 
 
 def v3_feature(sequence: Any, photos: Iterable[Any]) -> dict[str, Any]:
@@ -66,16 +43,6 @@ def v3_feature(sequence: Any, photos: Iterable[Any]) -> dict[str, Any]:
         },
         "geometry": {"type": "LineString", "coordinates": coordinates},
     }
-
-
-def export_features(session: Session, sequences: Iterable[Any]) -> list[dict[str, Any]]:
-    """v3 Features for sequence rows, in the order given, each with its photos by position."""
-    photos_sql = text(read_sql("sequence_photos"))
-    features = []
-    for sequence in sequences:
-        photos = session.execute(photos_sql, {"sequence_id": sequence.id}).all()
-        features.append(v3_feature(sequence, photos))
-    return features
 
 
 def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:

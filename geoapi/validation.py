@@ -9,19 +9,26 @@ with them. Every problem is a FeatureError naming the offending field.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
+from geoapi.fields import MAX_TITLE, TextError, check_description, check_text
 from geoapi.taxonomy import TaxonomyError, normalize_tags
+from geoapi.times import InvalidTimestampError, parse_timestamp
 
-MAX_TITLE = 200
-MAX_DESCRIPTION = 10_000
 MAX_KEY = 128
+# A Mapillary sequence key as a request names one: v3 keys are URL-safe base64 (22 characters),
+# v4 ids are digits.
+KEY_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_KEY}}}$")
 MAX_PHOTOS = 100_000
 IMAGE_KEYS = "properties.coordinateProperties.image_keys"
 IMAGE_KEY_TAKEN = "an image key already belongs to another sequence"
+# Why a feature was not imported: a broken rule (422), a key of another user (409), an image
+# key taken by another sequence, or the database refusing the write.
+Problem = Literal["invalid", "key_of_another_user", "image_key_taken", "refused"]
 
 
 class DocumentError(ValueError):
@@ -95,8 +102,11 @@ def iter_features(document: object) -> list[Any]:
 
 def _number(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FeatureError(where, f"{where} must be a number, got {value!r}")
-    number = float(value)
+        raise FeatureError(where, f"{where} must be a number, got {str(value)[:40]!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # a 400-digit integer
+        raise FeatureError(where, f"{where} is not a finite number") from None
     if not math.isfinite(number):
         raise FeatureError(where, f"{where} must be a finite number, got {value!r}")
     return number
@@ -110,24 +120,22 @@ def _optional_str(props: Mapping[str, Any], name: str, limit: int = 1000) -> str
         raise FeatureError(f"properties.{name}", f"properties.{name} must be a string")
     if len(value) > limit:
         raise FeatureError(f"properties.{name}", f"properties.{name} exceeds {limit} characters")
-    if "\x00" in value:  # PostgreSQL text cannot hold NUL
-        raise FeatureError(f"properties.{name}", f"properties.{name} contains a NUL character")
-    return value
+    try:
+        return check_text(value)
+    except TextError as exc:
+        raise FeatureError(f"properties.{name}", f"properties.{name} {exc}") from None
 
 
-def parse_timestamp(value: object, where: str) -> datetime | None:
+def _timestamp(value: object, where: str) -> datetime | None:
     """ISO 8601 → aware UTC datetime (naive values are taken as UTC); None stays None."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise FeatureError(where, f"{where} must be an ISO 8601 string, got {value!r}")
+        raise FeatureError(where, f"{where} must be an ISO 8601 string, got {str(value)[:40]!r}")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise FeatureError(where, f"{where} is not an ISO 8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return parse_timestamp(value)
+    except InvalidTimestampError as exc:
+        raise FeatureError(where, f"{where}: {exc}") from None
 
 
 def _coordinates(geometry: object) -> tuple[list[float], list[float]]:
@@ -187,9 +195,9 @@ def _image_keys(raw: object, count: int) -> list[str]:
         raise FeatureError(where, f"{where} has {len(raw)} keys for {count} coordinates")
     seen: set[str] = set()
     for i, key in enumerate(raw):
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY or "\x00" in key:
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY or not _storable(key):
             raise FeatureError(
-                f"{where}[{i}]", f"{where}[{i}] must be a non-empty string without NUL"
+                f"{where}[{i}]", f"{where}[{i}] must be a non-empty string of valid text"
             )
         if key in seen:
             raise FeatureError(f"{where}[{i}]", f"{where}[{i}]: duplicate image key {key!r}")
@@ -205,7 +213,7 @@ def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> 
     if not isinstance(props, Mapping):
         raise FeatureError("properties", "the feature has no properties object")
     key = props.get("key")
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY or "\x00" in key:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY or not _storable(key):
         raise FeatureError(
             "properties.key", "properties.key (the Mapillary sequence key) is required"
         )
@@ -221,11 +229,12 @@ def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> 
     if not isinstance(pano, bool):
         raise FeatureError("properties.pano", "properties.pano must be true or false")
     title = options.title if options.title is not None else _optional_str(props, "title", MAX_TITLE)
-    description = (
-        options.description
-        if options.description is not None
-        else _optional_str(props, "description", MAX_DESCRIPTION)
-    )
+    description = options.description
+    if description is None:
+        try:
+            description = check_description(props.get("description"))
+        except TextError as exc:
+            raise FeatureError("properties.description", f"properties.description {exc}") from None
     transport_type = options.transport_type or _optional_str(props, "transport_type", 64)
     if options.tags is not None:
         tags = options.tags
@@ -240,8 +249,8 @@ def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> 
         lats=lats,
         cas=cas,
         image_keys=image_keys,
-        captured_at=parse_timestamp(props.get("captured_at"), "properties.captured_at"),
-        created_at=parse_timestamp(props.get("created_at"), "properties.created_at"),
+        captured_at=_timestamp(props.get("captured_at"), "properties.captured_at"),
+        created_at=_timestamp(props.get("created_at"), "properties.created_at"),
         camera_make=_optional_str(props, "camera_make", 200),
         pano=pano,
         user_key=_optional_str(props, "user_key", MAX_KEY),
@@ -253,7 +262,16 @@ def parse_feature(feature: object, options: ImportOptions = ImportOptions()) -> 
     )
 
 
-def _feature_key(feature: object) -> str | None:
+def _storable(value: str) -> bool:
+    try:
+        check_text(value)
+    except TextError:
+        return False
+    return True
+
+
+def feature_key(feature: object) -> str | None:
+    """The Mapillary sequence key a (maybe invalid) feature names, for reporting."""
     if isinstance(feature, Mapping) and isinstance(feature.get("properties"), Mapping):
         key = feature["properties"].get("key")
         return key if isinstance(key, str) else None
@@ -267,7 +285,7 @@ def parse_features(
         try:
             yield parse_feature(feature, options)
         except FeatureError as exc:
-            key = _feature_key(feature)
+            key = feature_key(feature)
             if key:
                 exc.message = f"feature {key!r}: {exc.message}"
             yield exc

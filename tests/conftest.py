@@ -23,9 +23,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoapi import create_app
-from geoapi.auth import CurrentUser, create_token, create_user
-from geoapi.db import upgrade
-from geoapi.provision import drop_database, ensure_database, resolve_database_url
+from geoapi.store.migrations import upgrade
+from geoapi.store.provision import drop_database, ensure_database, resolve_database_url
+from geoapi.store.users import UserInfo, create_token, create_user
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATA_TABLES = (
@@ -88,10 +88,10 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def make_user(engine: Engine) -> Callable[[str], tuple[CurrentUser, str]]:
+def make_user(engine: Engine) -> Callable[[str], tuple[UserInfo, str]]:
     """Create a user and return it with a fresh API token."""
 
-    def make(username: str) -> tuple[CurrentUser, str]:
+    def make(username: str) -> tuple[UserInfo, str]:
         with Session(engine) as session:
             user = create_user(session, username)
             token = create_token(session, user.id)

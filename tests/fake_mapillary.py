@@ -25,7 +25,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from geoapi.mapillary import MapillaryConfig
+from geoapi.mapillary.http import MapillaryConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mapillary"
 CLIENT_ID = "7311000000000042"

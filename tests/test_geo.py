@@ -1,21 +1,11 @@
-"""geoapi.geo: bbox, limit, cursor and unknown-parameter rules (pure functions)."""
+"""geoapi.geo: bbox rules (pure functions)."""
 
 from __future__ import annotations
 
 import pytest
 
 from geoapi.errors import BadRequestError
-from geoapi.geo import (
-    CRS84,
-    MAX_LIMIT,
-    BBox,
-    check_known,
-    decode_cursor,
-    encode_cursor,
-    envelope_params,
-    parse_bbox,
-    parse_limit,
-)
+from geoapi.geo import CRS84, BBox, envelope_params, parse_bbox
 
 
 def test_bbox_parses_four_numbers() -> None:
@@ -75,32 +65,3 @@ def test_bbox_crs_must_be_crs84() -> None:
     with pytest.raises(BadRequestError) as info:
         parse_bbox("1,2,3,4", "http://www.opengis.net/def/crs/EPSG/0/3857")
     assert info.value.errors[0]["field"] == "bbox-crs"
-
-
-def test_limit_default_clamp_and_errors() -> None:
-    assert parse_limit(None) == 100
-    assert parse_limit("7") == 7
-    assert parse_limit(str(MAX_LIMIT + 1)) == MAX_LIMIT
-    assert parse_limit("123456", maximum=None) == 123456
-    for raw in ("0", "-1", "1.5", "ten", "1e3", "٣"):
-        with pytest.raises(BadRequestError) as info:
-            parse_limit(raw)
-        assert info.value.errors[0]["field"] == "limit"
-
-
-def test_cursor_round_trip_and_rejections() -> None:
-    token = encode_cursor("photos", "abc", 3)
-    assert "=" not in token
-    assert decode_cursor(token, "photos", 2) == ["abc", 3]
-    bad = ["", "!!!", "bm90IGpzb24", encode_cursor("sequences", "abc"), encode_cursor("photos", 1)]
-    for raw in bad:
-        with pytest.raises(BadRequestError) as info:
-            decode_cursor(raw, "photos", 2)
-        assert info.value.errors[0]["field"] == "cursor"
-
-
-def test_unknown_parameters_are_all_named() -> None:
-    check_known(["bbox", "limit"], frozenset({"bbox", "limit"}))
-    with pytest.raises(BadRequestError) as info:
-        check_known(["bbox", "zoom", "bogus"], frozenset({"bbox"}))
-    assert [e["field"] for e in info.value.errors] == ["bogus", "zoom"]

@@ -1,0 +1,236 @@
+"""What the views share, written once: settings, bodies, responses, URLs, ids, query parsing,
+streamed GeoJSON. No view imports another view; they all import from here."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from flask import Response, current_app, request, stream_with_context
+
+from geoapi.config import Settings
+from geoapi.db import get_session
+from geoapi.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+    bad_parameter,
+    field_error,
+)
+from geoapi.fields import parse_uuid
+from geoapi.filters import FILTER_NAMES, QueryArgs, parse_filters
+from geoapi.geo import parse_bbox
+from geoapi.paging import LimitRule
+from geoapi.store.features import CollectionId, ItemQuery, Key
+from geoapi.store.taxonomy import load_transport_types
+from geoapi.taxonomy import TransportTypes
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+GEOJSON_SEQ = "application/geo+json-seq"
+HTML = "text/html"
+# The query parameters of the items and exports of each collection (beyond their own).
+SPATIAL_PARAMS = ("bbox", "bbox-crs")
+COLLECTION_PARAMS: dict[str, frozenset[str]] = {
+    "sequences": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES)),
+    "photos": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES, "sequence_id")),
+}
+Batches = Iterator[list[tuple[str, Key]]]
+MAPILLARY_LOGIN_PATH = "/auth/mapillary/login"
+
+
+def settings() -> Settings:
+    """The app's validated settings."""
+    value: Settings = current_app.config["GEOAPI"]
+    return value
+
+
+def transport_types() -> TransportTypes:
+    """The transport type tree, loaded once per app (it only changes with a migration)."""
+    cached: TransportTypes | None = current_app.extensions.get("geoapi.transport_types")
+    if cached is None:
+        cached = load_transport_types(get_session())
+        current_app.extensions["geoapi.transport_types"] = cached
+    return cached
+
+
+# Bodies and responses ---------------------------------------------------------------------------
+
+
+def json_body() -> Any:
+    """The request body as JSON; 422 naming ``body`` when it is not JSON."""
+    try:
+        return json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(
+            "the request body is not valid JSON", errors=[field_error("body", "invalid JSON")]
+        ) from None
+
+
+def json_response(payload: Any, status: int = 200, mimetype: str = JSON) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype=mimetype)
+
+
+def geojson_response(payload: Any, status: int = 200) -> Response:
+    return json_response(payload, status, GEOJSON)
+
+
+# URLs -------------------------------------------------------------------------------------------
+
+
+def public_url(path: str = "/") -> str:
+    """``path`` (from the app's root) as an absolute URL: under ``GEOAPI_PUBLIC_URL`` when set,
+    else under the request's root, path prefix (``SCRIPT_NAME``) included."""
+    base = settings().public_url or request.url_root
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def this_url(cursor: str | None = None, *, keep_cursor: bool = False) -> str:
+    """This request's absolute URL with its query kept (repeated parameters too), the cursor
+    replaced by ``cursor`` (or kept as it came with ``keep_cursor``)."""
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if keep_cursor or k != "cursor"]
+    if cursor is not None:
+        pairs.append(("cursor", cursor))
+    query = urlencode(pairs)
+    return public_url(request.path) + (f"?{query}" if query else "")
+
+
+def not_linked(detail: str) -> ConflictError:
+    """409 carrying ``login_url``: the caller must link (or re-link) a Mapillary account."""
+    return ConflictError(detail, extra={"login_url": public_url(MAPILLARY_LOGIN_PATH)})
+
+
+def link(href: str, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
+    out = {"href": href, "rel": rel, "type": media_type}
+    if title:
+        out["title"] = title
+    return out
+
+
+def page_links(next_cursor: str | None, media_type: str = JSON) -> list[dict[str, str]]:
+    """``self`` and, when there is more, ``next`` (the same query with the new cursor)."""
+    links = [link(this_url(keep_cursor=True), "self", media_type)]
+    if next_cursor is not None:
+        links.append(link(this_url(next_cursor), "next", media_type))
+    return links
+
+
+# Ids and query parameters -----------------------------------------------------------------------
+
+
+def path_id(raw: str, what: str) -> uuid.UUID:
+    """A path id → UUID; anything else is a 404 (no such object), never a 500."""
+    parsed = parse_uuid(raw)
+    if parsed is None:
+        raise NotFoundError(f"no {what} with id {raw[:64]!r}")
+    return parsed
+
+
+def query_id(name: str, raw: str) -> uuid.UUID:
+    """A query parameter holding an id → UUID; 400 naming it otherwise."""
+    parsed = parse_uuid(raw)
+    if parsed is None:
+        raise bad_parameter(name, f"{raw[:64]!r} is not a UUID")
+    return parsed
+
+
+def reject_nul(args: Iterable[tuple[str, str]]) -> None:
+    """400 naming the first query parameter holding a NUL character (PostgreSQL text cannot)."""
+    for name, value in args:
+        if "\x00" in value or "\x00" in name:
+            raise bad_parameter(name[:64].replace("\x00", ""), "must not contain a NUL character")
+
+
+def check_known(names: Iterable[str], allowed: frozenset[str]) -> None:
+    """400 naming every query parameter not in ``allowed`` (OGC: unknown parameters fail)."""
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        listed = ", ".join(name[:64] for name in unknown)
+        raise BadRequestError(
+            f"unknown query parameter(s): {listed}",
+            errors=[field_error(name[:64], "unknown query parameter") for name in unknown],
+        )
+
+
+def request_filters(types: TransportTypes | None = None) -> Any:
+    """The request's property filters (``geoapi.filters``); 400 naming a bad one."""
+    return parse_filters(cast(QueryArgs, request.args), types or transport_types())
+
+
+def item_query(collection: CollectionId, *, extra: frozenset[str], limit: LimitRule) -> ItemQuery:
+    """Every query parameter of an items or export request, validated; 400 naming the first bad
+    one. Parameters outside the collection's set plus ``extra`` are refused."""
+    args = request.args
+    names = list(args.keys())
+    check_known(names, COLLECTION_PARAMS[collection] | extra)
+    reject_nul(args.items(multi=True))
+    bbox = parse_bbox(args.get("bbox"), args.get("bbox-crs"))
+    page_size = limit.parse(args.get("limit"))
+    filters = request_filters()
+    sequence_id = None
+    if collection == "photos" and args.get("sequence_id"):
+        sequence_id = query_id("sequence_id", args["sequence_id"])
+    cursor = args.get("cursor")
+    return ItemQuery(
+        collection=collection,
+        filters=filters,
+        bbox=bbox,
+        limit=page_size,
+        after=ItemQuery.parse_cursor(collection, cursor) if cursor is not None else None,
+        sequence_id=sequence_id,
+    )
+
+
+# Streamed GeoJSON -------------------------------------------------------------------------------
+
+
+def primed(batches: Batches) -> Batches:
+    """Run the query now (so a database error is still a problem response), then stream."""
+    first = next(batches, None)
+
+    def rest() -> Batches:
+        if first is not None:
+            yield first
+            yield from batches
+
+    return rest()
+
+
+def capped(batches: Batches, limit: int, state: dict[str, bool]) -> Batches:
+    """At most ``limit`` rows of ``batches`` (run with a limit one higher);
+    ``state["more"]`` tells afterwards whether a row beyond them existed."""
+    left = limit
+    for batch in batches:
+        if len(batch) > left:
+            state["more"] = True
+            batch = batch[:left]
+        if batch:
+            yield batch
+        left -= len(batch)
+
+
+def feature_collection_chunks(
+    batches: Batches, tail: Callable[[int, Key | None], dict[str, Any]]
+) -> Iterator[str]:
+    """A FeatureCollection written batch by batch; ``tail(count, last_key)`` adds the members
+    that are only known at the end (numberReturned, next link)."""
+    yield '{"type":"FeatureCollection","features":['
+    count, last = 0, None
+    for batch in batches:
+        yield ("," if count else "") + ",".join(feature for feature, _key in batch)
+        count, last = count + len(batch), batch[-1][1]
+    members = tail(count, last)
+    yield "]" + ("," + json.dumps(members)[1:] if members else "}")
+
+
+def streamed(chunks: Iterator[str], mimetype: str, filename: str | None = None) -> Response:
+    """A streaming response kept inside the request context until the last chunk."""
+    response = Response(stream_with_context(chunks), mimetype=mimetype)
+    if filename:
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["X-Accel-Buffering"] = "no"  # proxies pass chunks on as they come
+    return response

@@ -1,0 +1,112 @@
+"""The OpenAPI 3.0 document of every route: ``GET /api/openapi.json``, rendered by ``/docs``.
+
+Paths and schemas are written by hand in ``openapi.json`` beside this module. The parameters
+whose rules live in code (page sizes, property filters, bbox, zoom levels) are filled in here
+from those very rules, so the contract and the server cannot drift apart. The document is built
+once per process. ``tests/api/test_openapi_schemathesis.py`` walks the app's routes against it and
+runs schemathesis over it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Response
+
+from geoapi.filters import PROPERTY_FILTERS
+from geoapi.geo import CRS84
+from geoapi.paging import EXPORT_LIMIT, ITEMS_LIMIT, LIST_LIMIT, LimitRule
+from geoapi.tiling import MAX_ZOOM
+
+bp = Blueprint("openapi", __name__)
+
+OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+Json = dict[str, Any]
+# In openapi.json, ``{"$ref": "#/components/parameters/<name>"}`` names a rule parameter; the
+# built document carries the parameter itself in its place.
+RULE_REF = "#/components/parameters/"
+
+
+def _query(name: str, description: str, schema: Json, **extra: Any) -> Json:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        **extra,
+    }
+
+
+def _limit(rule: LimitRule, what: str) -> Json:
+    schema: Json = {"type": "integer", "minimum": 1, "maximum": rule.maximum}
+    default = "default: all"
+    if rule.default is not None:
+        schema["default"] = rule.default
+        default = f"default {rule.default:,}"
+    above = "larger values are served as the maximum" if rule.clamp else "larger ones are refused"
+    return _query("limit", f"{what}: 1 to {rule.maximum:,} ({default}; {above}).", schema)
+
+
+def rule_parameters() -> Json:
+    """The ``components.parameters`` that code defines: limits, filters, bbox, cursor, zoom."""
+    parameters: Json = {
+        "limit_items": _limit(ITEMS_LIMIT, "Features per page"),
+        "limit_list": _limit(LIST_LIMIT, "Items per page"),
+        "limit_export": _limit(EXPORT_LIMIT, "At most this many features"),
+        "cursor": _query(
+            "cursor", "Opaque paging token taken from a 'next' link.", {"type": "string"}
+        ),
+        "bbox": _query(
+            "bbox",
+            "minlon,minlat,maxlon,maxlat in CRS84; minlon > maxlon crosses the antimeridian.",
+            {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+            style="form",
+            explode=False,
+        ),
+        "bbox-crs": _query("bbox-crs", f"Only {CRS84}.", {"type": "string", "format": "uri"}),
+        "tile_z": {
+            "name": "z",
+            "in": "path",
+            "required": True,
+            "description": f"Zoom, 0..{MAX_ZOOM}.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM},
+        },
+    }
+    for param in PROPERTY_FILTERS:
+        extra = {"style": "form", "explode": True} if param.explode else {}
+        parameters[param.name] = _query(param.name, param.description, param.schema, **extra)
+    return parameters
+
+
+@functools.cache
+def _document_json() -> str:
+    """The OpenAPI 3.0.3 document as JSON text: the hand-written paths and schemas plus the
+    rule parameters. Built once per process."""
+    text = (resources.files("geoapi.api") / "openapi.json").read_text(encoding="utf-8")
+    document: Json = json.loads(text)
+    rules = rule_parameters()
+    for item in document["paths"].values():
+        for operation in item.values():
+            if "parameters" in operation:
+                operation["parameters"] = [
+                    rules[param["$ref"].removeprefix(RULE_REF)]
+                    if param.get("$ref", "").startswith(RULE_REF)
+                    else param
+                    for param in operation["parameters"]
+                ]
+    return json.dumps(document)
+
+
+def openapi_document() -> Json:
+    """The document (a fresh copy: callers may change it)."""
+    document: Json = json.loads(_document_json())
+    return document
+
+
+@bp.get("/api/openapi.json")
+def openapi_json() -> Response:
+    return Response(_document_json(), content_type=OPENAPI_MEDIA_TYPE)

@@ -1,0 +1,42 @@
+"""Data access: plain functions over a SQLAlchemy Connection or Session, with no Flask.
+
+Each write function owns its transaction (``geoapi.db.transaction`` or ``engine.begin()``);
+request-time SQL lives in ``geoapi/store/sql/*.sql``, shipped with the package, or is built
+with SQLAlchemy Core over the typed models of :mod:`geoapi.store.models`. Values always travel
+as bind parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+from sqlalchemy.orm import Session
+
+# A SQL file names a shared fragment once (``/*@include sequence_filters*/``) instead of
+# repeating it: the filters of items, tiles and lists, the photo points of the two writers.
+_INCLUDE = re.compile(r"/\*@include ([a-z_]+)\*/")
+
+
+@functools.cache
+def read_sql(name: str) -> str:
+    """The request-time SQL of ``geoapi/store/sql/<name>.sql``, its includes expanded."""
+    raw = (resources.files("geoapi.store") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda match: read_sql(match.group(1)).rstrip(), raw)
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """One unit of work: commit when the block ends, roll back if it raises.
+
+    Store functions wrap their writes in this, so a view never commits or rolls back itself.
+    """
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()

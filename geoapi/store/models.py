@@ -1,0 +1,228 @@
+"""Typed SQLAlchemy 2 models mirroring ``sql/migrations``; they never create the schema.
+
+The stores use them for plain CRUD (users, tokens, likes, tours, tags, Mapillary accounts,
+jobs) with SQLAlchemy Core statements; SQL files stay where the SQL is the point (tiles,
+features, the bulk import). ``tests/store/test_models.py`` checks that every table and column
+here matches the migrated database, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    Computed,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+TIMESTAMPTZ = TIMESTAMP(timezone=True)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: TIMESTAMPTZ, uuid.UUID: UUID(as_uuid=True)}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    username: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    name: Mapped[str] = mapped_column(Text, server_default="default")
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class MapillaryAccount(Base):
+    __tablename__ = "mapillary_accounts"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    mapillary_user_key: Mapped[str | None] = mapped_column(Text)
+    mapillary_username: Mapped[str | None] = mapped_column(Text)
+    api_version: Mapped[str] = mapped_column(Text, server_default="v4")
+    access_token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    refresh_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    updated_at: Mapped[datetime] = mapped_column(server_default="now()")
+
+
+class TransportType(Base):
+    __tablename__ = "transport_types"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("transport_types.id"))
+    name: Mapped[str] = mapped_column(Text)
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+
+    parent: Mapped[TransportType | None] = relationship(remote_side="TransportType.id")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+sequence_tags = Table(
+    "sequence_tags",
+    Base.metadata,
+    Column("sequence_id", ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+tour_tags = Table(
+    "tour_tags",
+    Base.metadata,
+    Column("tour_id", ForeignKey("tours.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Sequence(Base):
+    __tablename__ = "sequences"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    mapillary_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    mapillary_user_key: Mapped[str | None] = mapped_column(Text)
+    mapillary_username: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    transport_type_id: Mapped[int | None] = mapped_column(ForeignKey("transport_types.id"))
+    camera_make: Mapped[str | None] = mapped_column(Text)
+    captured_at: Mapped[datetime | None]
+    mapillary_created_at: Mapped[datetime | None]
+    pano: Mapped[bool] = mapped_column(server_default="false")
+    source: Mapped[str] = mapped_column(Text, server_default="geojson")
+    status: Mapped[str] = mapped_column(Text, server_default="published")
+    # SRID 4326 lon/lat; one-photo sequences are a zero-length two-point line.
+    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False))
+    geom_3857: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=3857, spatial_index=False),
+        Computed("ST_Transform(geom, 3857)", persisted=True),
+    )
+    # The overview band's point (z0-5): the middle of the line, SRID 3857.
+    overview_3857: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=3857, spatial_index=False),
+        Computed("ST_Transform(ST_LineInterpolatePoint(geom, 0.5), 3857)", persisted=True),
+    )
+    photo_count: Mapped[int] = mapped_column(server_default="0")
+    length_m: Mapped[float] = mapped_column(server_default="0")
+    like_count: Mapped[int] = mapped_column(server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    updated_at: Mapped[datetime] = mapped_column(server_default="now()")
+
+    owner: Mapped[User] = relationship()
+    transport_type: Mapped[TransportType | None] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary=sequence_tags, order_by="Tag.name")
+    photos: Mapped[list[Photo]] = relationship(
+        back_populates="sequence", order_by="Photo.position", passive_deletes=True
+    )
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    sequence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"))
+    image_key: Mapped[str] = mapped_column(Text, unique=True)
+    position: Mapped[int]
+    ca: Mapped[float | None]
+    captured_at: Mapped[datetime | None]
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    geom_3857: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=3857, spatial_index=False),
+        Computed("ST_Transform(geom, 3857)", persisted=True),
+    )
+
+    sequence: Mapped[Sequence] = relationship(back_populates="photos")
+
+
+class Like(Base):
+    __tablename__ = "likes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+
+
+class Tour(Base):
+    __tablename__ = "tours"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    updated_at: Mapped[datetime] = mapped_column(server_default="now()")
+
+    owner: Mapped[User] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary=tour_tags, order_by="Tag.name")
+
+
+class TourSequence(Base):
+    __tablename__ = "tour_sequences"
+
+    tour_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tours.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int]
+
+
+class ImportJob(Base):
+    __tablename__ = "import_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text)
+    sequence_key: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    sequence_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sequences.id", ondelete="SET NULL")
+    )
+    target_sequence_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sequences.id", ondelete="CASCADE")
+    )
+    attempts: Mapped[int] = mapped_column(server_default="0")
+    max_attempts: Mapped[int] = mapped_column(server_default="3")
+    run_after: Mapped[datetime] = mapped_column(server_default="now()")
+    locked_at: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    updated_at: Mapped[datetime] = mapped_column(server_default="now()")
+    finished_at: Mapped[datetime | None]

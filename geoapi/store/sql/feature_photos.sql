@@ -1,0 +1,52 @@
+-- Photo Features (GeoJSON text built here) in keyset order (sequence_id, position): photos of
+-- published sequences matching the shared property filters. The bbox first finds sequences
+-- (their line's box holds every photo) on the indexed 4326 geom, in id order; for each, the
+-- LATERAL walks its photos in position order on the (sequence_id, position) index and keeps
+-- those inside the bbox (&& on a point is exact), so a page stops after LIMIT rows and a deep
+-- page costs what the first does. The outer ORDER BY names only s.id: a LATERAL join is a
+-- nested loop, which emits each sequence's photos in the inner's position order; asking for
+-- (s.id, position) instead makes the planner sort every matching photo before the LIMIT.
+-- OFFSET 0 fences keep the planner from trading this plan for a photos-wide GiST scan.
+-- captured_at is the photo's, else its sequence's.
+SELECT s.id AS k1, p.position AS k2,
+       '{"type":"Feature","id":"' || p.id::text || '","geometry":' || ST_AsGeoJSON(p.geom)
+       || ',"properties":' || json_build_object(
+           'image_key', p.image_key,
+           'ca', p.ca,
+           'sequence_id', s.id,
+           'position', p.position,
+           'captured_at', to_char(p.captured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           'pano', s.pano
+       )::text || '}' AS feature
+FROM (
+    SELECT s.id, s.pano, s.captured_at
+    FROM sequences s
+    WHERE
+/*@include sequence_filters*/
+        AND (CAST(:e1_xmin AS float8) IS NULL
+             OR s.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
+             OR (CAST(:e2_xmin AS float8) IS NOT NULL
+                 AND s.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))
+        AND (CAST(:after_k1 AS uuid) IS NULL OR s.id >= CAST(:after_k1 AS uuid))
+        AND (CAST(:sequence_id AS uuid) IS NULL OR s.id = CAST(:sequence_id AS uuid))
+    ORDER BY s.id
+    OFFSET 0
+) s
+CROSS JOIN LATERAL (
+    SELECT ph.id, ph.position, ph.image_key, ph.ca, ph.geom,
+           COALESCE(ph.captured_at, s.captured_at) AS captured_at
+    FROM photos ph
+    WHERE ph.sequence_id = s.id
+      AND (CAST(:after_k1 AS uuid) IS NULL OR s.id > CAST(:after_k1 AS uuid)
+           OR ph.position > CAST(:after_k2 AS integer))
+    ORDER BY ph.position
+    OFFSET 0
+) p
+WHERE (CAST(:e1_xmin AS float8) IS NULL
+       OR p.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
+       OR (CAST(:e2_xmin AS float8) IS NOT NULL
+           AND p.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))
+  AND (CAST(:p_start AS timestamptz) IS NULL OR p.captured_at >= CAST(:p_start AS timestamptz))
+  AND (CAST(:p_end AS timestamptz) IS NULL OR p.captured_at <= CAST(:p_end AS timestamptz))
+ORDER BY s.id
+LIMIT :limit

@@ -1,0 +1,161 @@
+"""Vector tile rules (pure): the tile grid, zoom bands, per-tile caps, addresses, TileJSON.
+
+Tiles are Mapbox Vector Tiles in the Web Mercator (SRID 3857) XYZ grid, extent 4096, with the
+zoom bands of the contract: ``overview`` points z0-5, ``sequences`` lines from z6, ``photos``
+points from z14. ``geoapi.store.tiles`` builds them in SQL.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from geoapi.errors import bad_parameter
+
+TILE_EXTENT = 4096
+TILE_BUFFER = 64  # units of the extent drawn beyond each edge, so lines and symbols join up
+MAX_ZOOM = 22
+OVERVIEW_MAXZOOM = 5
+SEQUENCES_MINZOOM = OVERVIEW_MAXZOOM + 1
+PHOTOS_MINZOOM = 14
+# TileJSON's maxzoom: clients overzoom z14 tiles; deeper tiles are still served on request.
+TILEJSON_MAXZOOM = 14
+TILE_FORMATS = ("mvt", "pbf")
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+WORLD_BOUNDS = (-180.0, -85.051129, 180.0, 85.051129)
+_INTEGER = re.compile(r"^[0-9]{1,10}$")
+
+
+@dataclass(frozen=True)
+class TileLimits:
+    """Per-layer caps that keep every tile well under 500 KB (a photo is ~70 bytes encoded)."""
+
+    overview_cap: int = 5_000  # points
+    sequence_budget: int = 260_000  # estimated bytes: 3 per vertex + 110 per line
+    photo_cap: int = 2_500  # points
+
+    @classmethod
+    def from_max_features(cls, max_features: int) -> TileLimits:
+        """The defaults, with the point layers capped at ``max_features`` if that is lower."""
+        default = cls()
+        return cls(
+            overview_cap=min(default.overview_cap, max_features),
+            sequence_budget=default.sequence_budget,
+            photo_cap=min(default.photo_cap, max_features),
+        )
+
+
+@dataclass(frozen=True)
+class TileAddress:
+    z: int
+    x: int
+    y: int
+
+
+def parse_tile_address(z_raw: str, x_raw: str, name: str) -> tuple[TileAddress, str]:
+    """``z``, ``x`` and ``{y}.{format}`` of a tile path → (address, format); 400 naming the part.
+
+    z must be 0..MAX_ZOOM and x, y within 0..2^z-1 (XYZ scheme, y down from the north).
+    """
+    y_raw, dot, fmt = name.rpartition(".")
+    if not dot:
+        y_raw, fmt = name, ""
+    if fmt not in TILE_FORMATS:
+        raise bad_parameter(
+            "format", f"{fmt or 'no extension'!r} is not a tile format; use .mvt or .pbf"
+        )
+    values: dict[str, int] = {}
+    for part, raw in (("z", z_raw), ("x", x_raw), ("y", y_raw)):
+        if not _INTEGER.match(raw):
+            raise bad_parameter(part, f"{raw!r} is not a non-negative integer")
+        values[part] = int(raw)
+    z = values["z"]
+    if z > MAX_ZOOM:
+        raise bad_parameter("z", f"zoom {z} is outside 0..{MAX_ZOOM}")
+    for part in ("x", "y"):
+        if values[part] >= 2**z:
+            raise bad_parameter(part, f"{part}={values[part]} is outside 0..{2**z - 1} at zoom {z}")
+    return TileAddress(z, values["x"], values["y"]), fmt
+
+
+def band_of(z: int) -> str:
+    """The zoom band of a tile: overview z0-5, sequences z6-13, photos (and sequences) z14+."""
+    if z <= OVERVIEW_MAXZOOM:
+        return "overview"
+    return "photos" if z >= PHOTOS_MINZOOM else "sequences"
+
+
+# TileJSON ----------------------------------------------------------------------------------------
+
+_TIME_FIELD = "Number: capture time, Unix epoch milliseconds (UTC)"
+_PANO_FIELD = "Boolean: a 360-degree panorama sequence"
+VECTOR_LAYERS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "overview",
+        "description": "One point per sequence (at most one per pixel), z0-5",
+        "minzoom": 0,
+        "maxzoom": OVERVIEW_MAXZOOM,
+        "fields": {
+            "id": "String: sequence id (UUID)",
+            "captured_at": _TIME_FIELD,
+            "pano": _PANO_FIELD,
+        },
+    },
+    {
+        "id": "sequences",
+        "description": "Sequence lines simplified to the zoom, z6 and beyond",
+        "minzoom": SEQUENCES_MINZOOM,
+        "maxzoom": TILEJSON_MAXZOOM,
+        "fields": {
+            "id": "String: sequence id (UUID)",
+            "mapillary_key": "String: Mapillary sequence key",
+            "captured_at": _TIME_FIELD,
+            "pano": _PANO_FIELD,
+            "transport_type": "String: transport type (leaf name, e.g. Walk)",
+            "username": "String: owner's username",
+        },
+    },
+    {
+        "id": "photos",
+        "description": "Photo points, z14 and beyond (thinned evenly where very dense at z14)",
+        "minzoom": PHOTOS_MINZOOM,
+        "maxzoom": TILEJSON_MAXZOOM,
+        "fields": {
+            "image_key": "String: Mapillary image key",
+            "ca": "Number: compass angle in degrees, 0 <= ca < 360 (absent when unknown)",
+            "sequence_id": "String: sequence id (UUID)",
+            "position": "Number: position in the sequence, from 0",
+            "captured_at": _TIME_FIELD,
+            "pano": _PANO_FIELD,
+        },
+    },
+)
+
+
+def _center(bounds: tuple[float, float, float, float]) -> list[float]:
+    """[lon, lat, zoom]: the middle of ``bounds`` at the zoom that about fits them."""
+    west, south, east, north = bounds
+    span = max(east - west, (north - south) * 2, 1e-9)
+    zoom = max(0, min(TILEJSON_MAXZOOM, math.floor(math.log2(360.0 / span))))
+    return [round((west + east) / 2, 6), round((south + north) / 2, 6), zoom]
+
+
+def build_tilejson(
+    tile_url: str, bounds: tuple[float, float, float, float] | None
+) -> dict[str, Any]:
+    """The TileJSON 3.0.0 document for ``tile_url`` (with ``{z}/{x}/{y}``) and data bounds."""
+    box = bounds or WORLD_BOUNDS
+    return {
+        "tilejson": "3.0.0",
+        "name": "geoapi sequences",
+        "description": "Street-level photo sequences: overview points, lines and photos",
+        "scheme": "xyz",
+        "tiles": [tile_url],
+        "minzoom": 0,
+        "maxzoom": TILEJSON_MAXZOOM,
+        "bounds": [round(v, 6) for v in box],
+        "center": _center(box) if bounds else [0.0, 0.0, 0],
+        "vector_layers": [dict(layer) for layer in VECTOR_LAYERS],
+    }
