@@ -55,7 +55,8 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self) -> Settings:
-        """Check ranges and formats; raise ConfigError naming the variable."""
+        """Check ranges and formats (ConfigError naming the variable); return the settings with
+        a plain ``postgresql://`` URL bound to the driver geoapi installs (psycopg2)."""
         if self.database_url and not self.database_url.startswith(("postgresql", "postgres")):
             raise ConfigError(f"{ENV_PREFIX}DATABASE_URL must be a postgresql:// URL")
         positive = (
@@ -79,7 +80,16 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}MAPILLARY_API_VERSION must be v3 or v4")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        return self
+        return replace(self, database_url=with_driver(self.database_url))
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` (or ``postgres://``) → ``postgresql+psycopg2://``: SQLAlchemy 2.1 takes
+    a plain scheme to mean psycopg 3, which geoapi does not install. Other URLs unchanged."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme) :]
+    return url
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

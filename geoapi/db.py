@@ -6,6 +6,7 @@ Session or Connection from here; they own their transactions (``geoapi.store.tra
 
 from __future__ import annotations
 
+import psycopg2.errors
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
@@ -94,3 +95,8 @@ def discard_session() -> None:
     if session is not None:
         session.rollback()
         session.close()
+
+
+def statement_timed_out(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL cancelling a statement (``statement_timeout``)."""
+    return isinstance(getattr(exc, "orig", None), psycopg2.errors.QueryCanceled)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from geoapi.api import (
-    docs,
     exports,
     features,
     health,
@@ -37,7 +36,6 @@ BLUEPRINTS = (
     exports,
     openapi,
     viewer,
-    docs,
     mapillary,
     uploader,
 )

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geoapi.api._http import JSON, public_url, request_filters, settings
-from geoapi.db import get_tile_engine
+from geoapi.db import get_tile_engine, statement_timed_out
 from geoapi.errors import ServiceUnavailableError
 from geoapi.filters import FILTER_NAMES, SequenceFilters
 from geoapi.store.taxonomy import load_transport_types
@@ -85,7 +85,7 @@ def tile(z: str, x: str, name: str) -> Response:
     try:
         data = _read(read)
     except OperationalError as exc:
-        if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled
+        if not statement_timed_out(exc):
             raise
         raise ServiceUnavailableError(
             f"the tile took longer than {config.tile_statement_timeout_ms} ms",

@@ -50,6 +50,17 @@ class SequenceSummary:
     user_key: str | None
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Whose sequences to list, captured when, in pages of how many."""
+
+    user_key: str | None
+    username: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    per_page: int
+
+
 def iso_utc(moment: datetime) -> str:
     """Format as ISO 8601 UTC with milliseconds and ``Z``; a naive datetime is taken as UTC."""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -76,7 +87,6 @@ class MapillarySource(ABC):
     def me(self, token: str) -> MapillaryUser:
         """The Mapillary account ``token`` belongs to."""
 
-    @abstractmethod
     def list_sequences(
         self,
         token: str,
@@ -88,6 +98,14 @@ class MapillarySource(ABC):
         per_page: int = DEFAULT_PER_PAGE,
     ) -> list[SequenceSummary]:
         """Every sequence of one user (by key or username) captured in [start_time, end_time]."""
+        if not user_key and not username:
+            raise ValueError("list_sequences needs user_key or username")
+        listing = Listing(user_key, username, start_time, end_time, per_page)
+        return self._list(token, listing)
+
+    @abstractmethod
+    def _list(self, token: str, listing: Listing) -> list[SequenceSummary]:
+        """:meth:`list_sequences` for this API version (``listing`` names a user)."""
 
     @abstractmethod
     def get_sequence(self, token: str, key: str) -> Feature:

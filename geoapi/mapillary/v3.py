@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from geoapi.mapillary.source import (
-    DEFAULT_PER_PAGE,
     Feature,
+    Listing,
     MapillarySource,
     MapillaryUser,
     SequenceSummary,
@@ -31,23 +30,14 @@ class MapillaryV3(MapillarySource):
             raise shape_error("/v3/me answer", "key or username missing")
         return MapillaryUser(key=str(data["key"]), username=str(data["username"]))
 
-    def list_sequences(
-        self,
-        token: str,
-        *,
-        user_key: str | None = None,
-        username: str | None = None,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        per_page: int = DEFAULT_PER_PAGE,
-    ) -> list[SequenceSummary]:
-        if not user_key and not username:
-            raise ValueError("list_sequences needs user_key or username")
-        params = self._params(per_page=per_page, userkeys=user_key, usernames=username)
-        if start_time is not None:
-            params["start_time"] = iso_utc(start_time)
-        if end_time is not None:
-            params["end_time"] = iso_utc(end_time)
+    def _list(self, token: str, listing: Listing) -> list[SequenceSummary]:
+        params = self._params(
+            per_page=listing.per_page, userkeys=listing.user_key, usernames=listing.username
+        )
+        if listing.start_time is not None:
+            params["start_time"] = iso_utc(listing.start_time)
+        if listing.end_time is not None:
+            params["end_time"] = iso_utc(listing.end_time)
         summaries: list[SequenceSummary] = []
         for page in self._pages(f"{self.config.api_v3_url}/v3/sequences", token, params):
             features = page.get("features") if isinstance(page, dict) else None

@@ -13,8 +13,8 @@ import requests
 from geoapi.mapillary.errors import MapillaryNotFoundError
 from geoapi.mapillary.http import MapillaryConfig, MapillaryHTTP
 from geoapi.mapillary.source import (
-    DEFAULT_PER_PAGE,
     Feature,
+    Listing,
     MapillarySource,
     MapillaryUser,
     SequenceSummary,
@@ -61,28 +61,17 @@ class MapillaryV4(MapillarySource):
             raise shape_error("/me answer", "id or username missing")
         return MapillaryUser(key=str(data["id"]), username=str(data["username"]))
 
-    def list_sequences(
-        self,
-        token: str,
-        *,
-        user_key: str | None = None,
-        username: str | None = None,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        per_page: int = DEFAULT_PER_PAGE,
-    ) -> list[SequenceSummary]:
+    def _list(self, token: str, listing: Listing) -> list[SequenceSummary]:
         """Search the user's images and group them by sequence (earliest capture, image count)."""
-        if not user_key and not username:
-            raise ValueError("list_sequences needs user_key or username")
-        params: dict[str, Any] = {"fields": LIST_FIELDS, "limit": per_page}
-        if username:
-            params["creator_username"] = username
-        if user_key:
-            params["creator_id"] = user_key
-        if start_time is not None:
-            params["start_captured_at"] = iso_utc(start_time)
-        if end_time is not None:
-            params["end_captured_at"] = iso_utc(end_time)
+        params: dict[str, Any] = {"fields": LIST_FIELDS, "limit": listing.per_page}
+        if listing.username:
+            params["creator_username"] = listing.username
+        if listing.user_key:
+            params["creator_id"] = listing.user_key
+        if listing.start_time is not None:
+            params["start_captured_at"] = iso_utc(listing.start_time)
+        if listing.end_time is not None:
+            params["end_captured_at"] = iso_utc(listing.end_time)
         groups: dict[str, dict[str, Any]] = {}
         for image in self._data(f"{self.config.api_v4_url}/images", token, params):
             sequence_id = image.get("sequence")
@@ -102,8 +91,8 @@ class MapillaryV4(MapillarySource):
                 key=sequence_id,
                 captured_at=iso_from_epoch_ms(group["ms"]),
                 photo_count=group["count"],
-                username=_str_or_none(group["creator"].get("username")) or username,
-                user_key=_str_or_none(group["creator"].get("id")) or user_key,
+                username=_str_or_none(group["creator"].get("username")) or listing.username,
+                user_key=_str_or_none(group["creator"].get("id")) or listing.user_key,
             )
             for sequence_id, group in groups.items()
         ]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
+import psycopg2.errors
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -147,17 +149,16 @@ def write_sequence(
                 field="properties.key",
                 problem="key_of_another_user",
             )
-        return FeatureOutcome(
-            0,
-            record.key,
-            "failed",
-            reason=IMAGE_KEY_TAKEN,
-            field=IMAGE_KEYS,
-            problem="image_key_taken",
-        )
+        return _image_key_taken(record)
     if record.tags:
         replace_tags(conn, "sequence", row.sequence_id, record.tags)
     return FeatureOutcome(0, record.key, "imported", sequence_id=row.sequence_id, photos=row.photos)
+
+
+def _image_key_taken(record: SequenceRecord) -> FeatureOutcome:
+    return FeatureOutcome(
+        0, record.key, "failed", reason=IMAGE_KEY_TAKEN, field=IMAGE_KEYS, problem="image_key_taken"
+    )
 
 
 Item = tuple[int, SequenceRecord | FeatureError]
@@ -173,15 +174,8 @@ def _write_one(
             if outcome.status != "imported":
                 transaction.rollback()
     except DBAPIError as exc:
-        if getattr(exc.orig, "pgcode", None) == "23505":  # unique violation: a concurrent writer
-            return FeatureOutcome(
-                0,
-                record.key,
-                "failed",
-                reason=IMAGE_KEY_TAKEN,
-                field=IMAGE_KEYS,
-                problem="image_key_taken",
-            )
+        if isinstance(exc.orig, psycopg2.errors.UniqueViolation):  # a concurrent writer
+            return _image_key_taken(record)
         return FeatureOutcome(
             0,
             record.key,
@@ -264,6 +258,48 @@ def import_records(
     yield from _parallel(engine, owner_id, items, tt, source, on_outcome, batch_size, writers)
 
 
+@dataclass
+class _Batch:
+    """A batch on its way to a writer: it waits for the earlier batches it shares a key with."""
+
+    items: list[Item]
+    after: list[threading.Event]
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _keys(batch: list[Item]) -> set[str]:
+    """The sequence and image keys a batch writes (two batches sharing one must not race)."""
+    keys: set[str] = set()
+    for _index, item in batch:
+        if isinstance(item, SequenceRecord):
+            keys.add("s:" + item.key)
+            keys.update("i:" + key for key in item.image_keys)
+    return keys
+
+
+def _ordered_batches(items: Iterable[SequenceRecord | FeatureError], size: int) -> Iterator[_Batch]:
+    """Batches that know which earlier batches still in flight share a key with them.
+
+    So a writer holds a batch until those are committed, and the first sequence in input
+    order wins a clash (a key or image key given twice), whatever the writers' timing.
+    """
+    holders: dict[str, _Batch] = {}
+    in_flight: deque[tuple[_Batch, set[str]]] = deque()
+    for items_ in _batches(items, size):
+        while in_flight and in_flight[0][0].done.is_set():
+            finished, finished_keys = in_flight.popleft()
+            for key in finished_keys:
+                if holders.get(key) is finished:
+                    del holders[key]
+        keys = _keys(items_)
+        earlier = {id(h): h for key in keys if (h := holders.get(key)) is not None}
+        batch = _Batch(items_, [h.done for h in earlier.values()])
+        for key in keys:
+            holders[key] = batch
+        in_flight.append((batch, keys))
+        yield batch
+
+
 def _parallel(
     engine: Engine,
     owner_id: uuid.UUID,
@@ -275,13 +311,13 @@ def _parallel(
     writers: int,
 ) -> Iterator[FeatureOutcome]:
     """A feeder thread batches ``items``; ``writers`` threads write on their own connections."""
-    todo: queue.Queue[list[Item] | None] = queue.Queue(maxsize=writers * 2)
+    todo: queue.Queue[_Batch | None] = queue.Queue(maxsize=writers * 2)
     done: queue.Queue[list[FeatureOutcome] | BaseException | None] = queue.Queue()
     stop = threading.Event()
 
     def feed() -> None:
         try:
-            for batch in _batches(items, batch_size):
+            for batch in _ordered_batches(items, batch_size):
                 if stop.is_set():
                     break
                 todo.put(batch)
@@ -294,8 +330,14 @@ def _parallel(
         try:
             with engine.connect() as conn:
                 while (batch := todo.get()) is not None:
-                    if not stop.is_set():
-                        done.put(_write_batch(conn, owner_id, batch, tt, source))
+                    try:
+                        for earlier in batch.after:
+                            while not earlier.wait(0.05) and not stop.is_set():
+                                pass
+                        if not stop.is_set():
+                            done.put(_write_batch(conn, owner_id, batch.items, tt, source))
+                    finally:
+                        batch.done.set()
         except BaseException as exc:
             done.put(exc)
         done.put(None)

@@ -122,15 +122,19 @@ class Sequence(Base):
     source: Mapped[str] = mapped_column(Text, server_default="geojson")
     status: Mapped[str] = mapped_column(Text, server_default="published")
     # SRID 4326 lon/lat; one-photo sequences are a zero-length two-point line.
-    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False))
+    geom: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=True
+    )
     geom_3857: Mapped[Any] = mapped_column(
         Geometry("LINESTRING", srid=3857, spatial_index=False),
         Computed("ST_Transform(geom, 3857)", persisted=True),
+        nullable=True,
     )
     # The overview band's point (z0-5): the middle of the line, SRID 3857.
     overview_3857: Mapped[Any] = mapped_column(
         Geometry("POINT", srid=3857, spatial_index=False),
         Computed("ST_Transform(ST_LineInterpolatePoint(geom, 0.5), 3857)", persisted=True),
+        nullable=True,
     )
     photo_count: Mapped[int] = mapped_column(server_default="0")
     length_m: Mapped[float] = mapped_column(server_default="0")
@@ -159,6 +163,7 @@ class Photo(Base):
     geom_3857: Mapped[Any] = mapped_column(
         Geometry("POINT", srid=3857, spatial_index=False),
         Computed("ST_Transform(geom, 3857)", persisted=True),
+        nullable=True,
     )
 
     sequence: Mapped[Sequence] = relationship(back_populates="photos")

@@ -169,7 +169,7 @@ def test_docs_page_lists_every_operation(client: FlaskClient) -> None:
 
 
 def test_docs_page_escapes_document_text(app: Flask) -> None:
-    from geoapi.api.docs import operations, schema_label
+    from geoapi.api.openapi import operations, schema_label
 
     document = {
         "paths": {

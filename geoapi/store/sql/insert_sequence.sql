@@ -18,11 +18,7 @@ WITH existing AS (
     WHERE NOT EXISTS (SELECT 1 FROM existing) AND NOT taken.image_key_taken
     ON CONFLICT (mapillary_key) DO NOTHING
     RETURNING id
-), photos_in AS (
-    INSERT INTO photos (sequence_id, image_key, position, ca, geom)
-    SELECT seq.id, pts.image_key, pts.position, pts.ca, pts.geom FROM seq CROSS JOIN pts
-    RETURNING 1
-)
+), /*@include photo_rows*/
 SELECT (SELECT id FROM seq) AS sequence_id,
        (SELECT count(*) FROM photos_in) AS photos,
        (SELECT id FROM existing) AS existing_id,

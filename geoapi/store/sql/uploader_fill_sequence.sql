@@ -25,11 +25,7 @@ WITH target AS (
     FROM target, line, taken
     WHERE s.id = target.id AND NOT EXISTS (SELECT 1 FROM existing) AND NOT taken.image_key_taken
     RETURNING s.id
-), photos_in AS (
-    INSERT INTO photos (sequence_id, image_key, position, ca, geom)
-    SELECT seq.id, pts.image_key, pts.position, pts.ca, pts.geom FROM seq CROSS JOIN pts
-    RETURNING 1
-)
+), /*@include photo_rows*/
 SELECT (SELECT id FROM seq) AS sequence_id,
        (SELECT count(*) FROM photos_in) AS photos,
        EXISTS (SELECT 1 FROM target) AS was_draft,
