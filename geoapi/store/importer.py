@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -267,36 +268,35 @@ class _Batch:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _keys(batch: list[Item]) -> set[str]:
-    """The sequence and image keys a batch writes (two batches sharing one must not race)."""
-    keys: set[str] = set()
+def _keys(batch: list[Item]) -> array[int]:
+    """Hashes of the sequence and image keys a batch writes, sorted (two batches sharing one
+    must not race). A hash collision only makes a batch wait for nothing: cautious, not wrong."""
+    keys: list[int] = []
     for _index, item in batch:
         if isinstance(item, SequenceRecord):
-            keys.add("s:" + item.key)
-            keys.update("i:" + key for key in item.image_keys)
-    return keys
+            keys.append(hash(("sequence", item.key)))
+            keys.extend(map(hash, item.image_keys))
+    return array("q", sorted(keys))
 
 
 def _ordered_batches(items: Iterable[SequenceRecord | FeatureError], size: int) -> Iterator[_Batch]:
     """Batches that know which earlier batches still in flight share a key with them.
 
     So a writer holds a batch until those are committed, and the first sequence in input
-    order wins a clash (a key or image key given twice), whatever the writers' timing.
+    order wins a clash (a key or image key given twice), whatever the writers' timing. The
+    batches in flight are few (the queue is short), so each is compared with them directly.
     """
-    holders: dict[str, _Batch] = {}
-    in_flight: deque[tuple[_Batch, set[str]]] = deque()
+    in_flight: deque[tuple[threading.Event, array[int]]] = deque()
     for items_ in _batches(items, size):
-        while in_flight and in_flight[0][0].done.is_set():
-            finished, finished_keys = in_flight.popleft()
-            for key in finished_keys:
-                if holders.get(key) is finished:
-                    del holders[key]
+        while in_flight and in_flight[0][0].is_set():
+            in_flight.popleft()
         keys = _keys(items_)
-        earlier = {id(h): h for key in keys if (h := holders.get(key)) is not None}
-        batch = _Batch(items_, [h.done for h in earlier.values()])
-        for key in keys:
-            holders[key] = batch
-        in_flight.append((batch, keys))
+        wanted = set(keys)
+        earlier = [
+            done for done, held in in_flight if not done.is_set() and not wanted.isdisjoint(held)
+        ]
+        batch = _Batch(items_, earlier)
+        in_flight.append((batch.done, keys))
         yield batch
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine, inspect
+from sqlalchemy.dialects.postgresql.base import ischema_names
 
-from geoapi.store.models import Base
+from geoapi.store.models import Base, Geometry
 
 # Tables the migrations make that no store reads through a model.
 UNMODELLED = {"schema_migrations", "spatial_ref_sys"}
+
+
+@pytest.fixture(autouse=True)
+def _reflect_geometry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let reflection name PostGIS's type (the app itself never reflects)."""
+    monkeypatch.setitem(ischema_names, "geometry", Geometry)
 
 
 def _type_name(column_type: object) -> str:
@@ -31,6 +38,8 @@ def test_model_columns_match_the_database(engine: Engine, table: str) -> None:
     for column in model:
         found = database[column.name]
         assert found["nullable"] == column.nullable, f"{table}.{column.name} nullability"
-        if column.name.startswith(("geom", "overview")):
-            continue  # PostGIS geometry: reflected as NullType without geoalchemy2's reflection
         assert _type_name(found["type"]) == _type_name(column.type), f"{table}.{column.name}"
+        if isinstance(column.type, Geometry):
+            reflected = (found["type"].geometry_type.lower(), int(found["type"].srid))
+            declared = (column.type.geometry_type.lower(), column.type.srid)
+            assert reflected == declared, f"{table}.{column.name} geometry type and SRID"
