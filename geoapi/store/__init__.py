@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # A SQL file names a shared fragment once (``/*@include sequence_filters*/``) instead of
 # repeating it: the filters of items, tiles and lists, the photo points of the two writers.
@@ -40,3 +44,15 @@ def transaction(session: Session) -> Iterator[Session]:
         session.rollback()
         raise
     session.commit()
+
+
+def committed(work: Callable[Concatenate[Any, P], T]) -> Callable[Concatenate[Session, P], T]:
+    """``work`` (a store function that runs in its caller's transaction) as a unit of work of
+    its own on a Session: committed when it returns, rolled back if it raises."""
+
+    @functools.wraps(work)
+    def unit(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with transaction(session):
+            return work(session, *args, **kwargs)
+
+    return unit

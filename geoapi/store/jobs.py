@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from geoapi.store import read_sql, transaction
+from geoapi.store import committed, read_sql
 from geoapi.store.models import ImportJob
 from geoapi.store.models import Sequence as SequenceRow
 
@@ -91,17 +91,8 @@ def create_jobs(
     return [by_key[key] for key in keys]
 
 
-def queue_jobs(
-    session: Session,
-    user_id: uuid.UUID,
-    source: str,
-    keys: Sequence[str],
-    options: dict[str, Any],
-    max_attempts: int,
-) -> list[Job]:
-    """:func:`create_jobs` as one committed unit of work (a request queueing imports)."""
-    with transaction(session):
-        return create_jobs(session, user_id, source, keys, options, max_attempts)
+queue_jobs = committed(create_jobs)
+"""``create_jobs`` as a request's own unit of work (committed)."""
 
 
 def get_job(conn: Conn, job_id: uuid.UUID, user_id: uuid.UUID | None = None) -> Job | None:
