@@ -20,7 +20,9 @@ class Settings:
 
     # Empty: found at start (geoapi.provision): 127.0.0.1:5432, else a container.
     database_url: str = ""
-    secret_key: str = "dev-only-change-me"  # noqa: S105 - set GEOAPI_SECRET_KEY in production
+    # No default: `geoapi serve` and `geoapi worker` refuse to start without one (see
+    # require_secret); `make run` keeps a random one in instance/secret_key.
+    secret_key: str = ""
     # Fernet key (urlsafe base64, 32 bytes) for tokens at rest; derived from secret_key if empty.
     encryption_key: str = ""
     pool_size: int = 5
@@ -35,6 +37,9 @@ class Settings:
     tile_max_features: int = 20_000
     tile_statement_timeout_ms: int = 5_000
     public_url: str = ""
+    # Hosts the service answers for when GEOAPI_PUBLIC_URL is unset (Flask's TRUSTED_HOSTS);
+    # empty: 127.0.0.1 and localhost only. Comma-separated; ".example.org" allows subdomains.
+    trusted_hosts: str = ""
     mapillary_client_id: str = ""
     mapillary_client_secret: str = ""
     mapillary_api_v3_url: str = "https://a.mapillary.com"
@@ -42,6 +47,7 @@ class Settings:
     mapillary_authorize_url: str = "https://www.mapillary.com/connect"
     mapillary_token_url: str = "https://graph.mapillary.com/token"  # noqa: S105
     mapillary_api_version: str = "v4"
+    mapillary_pkce: bool = True
     mapillary_timeout_s: float = 10.0
     mapillary_max_retries: int = 3
     mapillary_backoff_s: float = 0.5
@@ -81,6 +87,32 @@ class Settings:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         return replace(self, database_url=with_driver(self.database_url))
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_SECRET_LENGTH = 32
+KNOWN_SECRETS = frozenset({"dev-only-change-me", "change-me-in-production"})
+
+
+def trusted_hosts(settings: Settings) -> list[str] | None:
+    """The ``Host`` values to accept, or None for any (absolute URLs then come from
+    GEOAPI_PUBLIC_URL, never from the header)."""
+    listed = [host.strip() for host in settings.trusted_hosts.split(",") if host.strip()]
+    if listed:
+        return listed
+    return None if settings.public_url else list(LOCAL_HOSTS)
+
+
+def require_secret(settings: Settings) -> None:
+    """ConfigError unless GEOAPI_SECRET_KEY is a real secret (serving and workers need one)."""
+    key = settings.secret_key
+    if not key or key in KNOWN_SECRETS or len(key) < MIN_SECRET_LENGTH:
+        problem = "is not set" if not key else "is too weak"
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY {problem}: set it to {MIN_SECRET_LENGTH}+ random characters,"
+            f" e.g. export {ENV_PREFIX}SECRET_KEY=$(python3 -c"
+            ' "import secrets; print(secrets.token_urlsafe(48))")'
+        )
 
 
 def with_driver(url: str) -> str:

@@ -29,7 +29,8 @@ from geoapi.store.users import UserInfo, create_token, create_user
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATA_TABLES = (
-    "users, api_tokens, mapillary_accounts, tags, sequences, sequence_tags, photos, likes, "
+    "users, api_tokens, mapillary_accounts, mapillary_link_attempts, tags, sequences, "
+    "sequence_tags, photos, likes, "
     "tours, tour_sequences, tour_tags, import_jobs"
 )
 

@@ -9,6 +9,7 @@ store (``add_user``, ``add_sequence``, ...) and the faults (``rate_limit``, ``se
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import random
@@ -101,6 +102,12 @@ class FakeMapillary:
         self.codes: dict[str, FakeUser] = {}
         self.sequences: dict[str, FakeSequence] = {}
         self.page_size: int | None = None  # caps per_page / limit when set
+        # False: the image search ignores ``after`` and never sends ``paging.next`` (it only
+        # documents ``limit``, up to 2000), so clients must split their queries.
+        self.search_pages = True
+        self.expired: set[str] = set()  # tokens whose session Mapillary calls expired
+        self.challenges: dict[str, str] = {}  # code -> PKCE S256 challenge sent at /connect
+        self.verified_codes: list[str] = []  # codes exchanged with a matching code_verifier
         self.faults: list[Fault] = []
         self.vanishing: dict[str, set[str] | None] = {}
         self.requests: list[Request] = []  # every request served, oldest first
@@ -225,6 +232,10 @@ class FakeMapillary:
         """Answer ``path`` with an arbitrary JSON body (wrong shapes, foreign next links)."""
         return self.inject(Fault(path, status, times, body=json.dumps(body)))
 
+    def expire_session(self, token: str) -> None:
+        """From now on, ``token`` gets Graph's 401 "Session has expired" (190, subcode 463)."""
+        self.expired.add(token)
+
     def inject(self, fault: Fault) -> Fault:
         with self._lock:
             self.faults.append(fault)
@@ -301,7 +312,16 @@ class FakeMapillary:
         scheme, handler = route
         if scheme is None:
             return handler(request, None)
-        user = self.tokens.get(_presented_token(request, scheme))
+        presented = _presented_token(request, scheme)
+        if presented in self.expired:
+            error = _graph_error(
+                "Error validating access token: Session has expired on Tuesday, 01-Dec-26.",
+                190,
+                "OAuthException",
+            )
+            error["error"]["error_subcode"] = 463
+            return _json(error, 401)
+        user = self.tokens.get(presented)
         if user is None:
             # Echo what was presented, as careless servers do, so tests catch clients leaking it.
             message = f"Invalid OAuth access token: {_presented_token(request, None)}"
@@ -408,8 +428,10 @@ class FakeMapillary:
             and s.user.id == args.get("creator_id", s.user.id)
             and _within(i.captured_at, start, end)
         ]
-        limit = self._limit(args.get("limit"), 2000)
+        limit = min(self._limit(args.get("limit"), 2000), 2000)
         offset = int(base64.b64decode(args.get("after", "MA==")))  # cursors: base64 offsets
+        if not self.search_pages:
+            return _json({"data": [_v4_image(s, i, fields) for s, i in matches[:limit]]})
         body: dict[str, Any] = {
             "data": [_v4_image(s, i, fields) for s, i in matches[offset : offset + limit]]
         }
@@ -435,6 +457,10 @@ class FakeMapillary:
             return _json({"message": "redirect_uri is required"}, 400)
         code = f"AQ{self._key(40)}"
         self.codes[code] = self.authorizing_user or next(iter(self.users.values()))
+        if args.get("code_challenge"):
+            if args.get("code_challenge_method") != "S256":
+                return _json({"message": "only code_challenge_method S256"}, 400)
+            self.challenges[code] = args["code_challenge"]
         uri = args["redirect_uri"]
         query = urlencode({"code": code, "state": args.get("state", "")})
         return Response(
@@ -454,7 +480,13 @@ class FakeMapillary:
             return _json(_graph_error("Invalid client_id", 101, "OAuthException"), 400)
         grant = form.get("grant_type")
         if grant == "authorization_code":
-            owner = self.codes.pop(form.get("code", ""), None)
+            code = form.get("code", "")
+            owner = self.codes.pop(code, None)
+            challenge = self.challenges.pop(code, None)
+            if owner is not None and challenge is not None:
+                if _s256(form.get("code_verifier", "")) != challenge:
+                    return _json(_graph_error("Invalid code_verifier", 100, "OAuthException"), 400)
+                self.verified_codes.append(code)
         elif grant == "refresh_token":
             owner = self.refresh_tokens.get(form.get("refresh_token", ""))
         else:
@@ -492,6 +524,11 @@ def _v4_image(sequence: FakeSequence, image: FakeImage, fields: set[str]) -> dic
         "sequence": sequence.key,
     }
     return {name: value for name, value in full.items() if name == "id" or name in fields}
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _presented_token(request: Request, scheme: str | None) -> str:

@@ -1,9 +1,11 @@
 """Linking a Mapillary account (OAuth login and callback) and listing the caller's sequences.
 
-``GET /auth/mapillary/login`` (Bearer) redirects to Mapillary's authorize page; ``POST`` answers
-``{"authorize_url": ...}`` for clients that open the browser themselves (a token never goes in a
-URL). The ``state`` is signed, expires after ten minutes and names the user, so the callback
-(a plain browser redirect, without a Bearer header) knows whose account it links.
+The login is started with the caller's Bearer token, by the browser that will consent at
+Mapillary: ``POST /auth/mapillary/login`` (a page's ``fetch``) answers ``{"authorize_url"}``,
+``GET`` redirects there. Either sets an HttpOnly, SameSite=Lax cookie holding a secret bound
+to the login's random, single-use, ten-minute ``state``. The callback links only when that
+browser brings that cookie back: an ``authorize_url`` handed to someone else links nothing, and
+their code is never exchanged.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as BaseResponse
 
 from geoapi.api._http import MAPILLARY_LOGIN_PATH, not_linked, public_url, settings
-from geoapi.auth import optional_user, require_user
+from geoapi.auth import require_user
 from geoapi.config import Settings
 from geoapi.db import get_session
 from geoapi.errors import (
@@ -29,21 +32,21 @@ from geoapi.errors import (
     bad_parameter,
 )
 from geoapi.mapillary.accounts import (
-    STATE_MAX_AGE_S,
+    LINK_LIFETIME_S,
     AccountError,
-    StateError,
+    begin_link,
+    finish_link,
     fresh_account,
-    make_state,
-    mapillary_config,
     open_source,
-    read_state,
+    with_session,
 )
 from geoapi.mapillary.errors import MapillaryAuthError, MapillaryError, MapillaryHTTPError
 from geoapi.mapillary.http import redact
-from geoapi.mapillary.oauth import authorization_url, exchange_code, protect_logs
-from geoapi.store.accounts import LinkedAccount, delete_account, load_link, save_account
+from geoapi.mapillary.oauth import protect_logs
+from geoapi.mapillary.source import SequenceSummary
+from geoapi.store.accounts import LinkedAccount, delete_account, load_link
 from geoapi.store.jobs import imported_keys
-from geoapi.store.users import user_exists
+from geoapi.store.links import LinkRefusedError
 from geoapi.times import (
     InvalidTimestampError,
     TimestampOutOfRangeError,
@@ -61,10 +64,10 @@ def _quiet_token_logs(_state: BlueprintSetupState) -> None:
     protect_logs()
 
 
-def linked_account(user_id: uuid.UUID) -> LinkedAccount:
+def linked_account(user_id: uuid.UUID, stale_token: str | None = None) -> LinkedAccount:
     """The caller's account with a fresh token (stored if refreshed); 409/502 otherwise."""
     try:
-        return fresh_account(get_session(), settings(), user_id)
+        return fresh_account(get_session(), settings(), user_id, stale_token)
     except AccountError as exc:
         raise not_linked(str(exc)) from None
     except MapillaryError as exc:
@@ -79,40 +82,58 @@ def _require_configured(config: Settings) -> None:
         )
 
 
+LINK_COOKIE = "geoapi_mapillary_link"
+REFUSALS = {
+    "unknown": "the state is not one this server issued; start again at /auth/mapillary/login",
+    "expired": f"the login took longer than {LINK_LIFETIME_S} seconds; start again",
+    "used": "this login was completed (or refused) already; start again",
+    "other_browser": (
+        "this login was started in another browser (or without its cookie): only the browser "
+        "that started it can finish it; start again from the browser you consent in"
+    ),
+}
+
+
+def _cookie_path() -> str:
+    return (request.script_root or "") + "/auth/mapillary"
+
+
 @bp.route(MAPILLARY_LOGIN_PATH, methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    """Start linking: GET redirects to Mapillary, POST returns the URL to open."""
+    """Start linking: GET redirects to Mapillary, POST returns the URL to open; both leave
+    the cookie that the callback must bring back."""
     user = require_user()
     config = settings()
     _require_configured(config)
-    state = make_state(config.secret_key, user.id)
     try:
-        url = authorization_url(mapillary_config(config), public_url(CALLBACK_PATH), state)
+        start = begin_link(get_session(), config, user.id, public_url(CALLBACK_PATH))
     except MapillaryError as exc:
         raise ServiceUnavailableError(f"cannot start a Mapillary login: {exc}") from None
-    if request.method == "POST":
-        return jsonify({"authorize_url": url, "expires_in": STATE_MAX_AGE_S}), 200
-    return redirect(url, 302)
-
-
-def _state_user(config: Settings) -> uuid.UUID:
-    try:
-        user_id = read_state(config.secret_key, request.args.get("state"))
-    except StateError as exc:
-        raise bad_parameter("state", str(exc)) from None
-    caller = optional_user()
-    if caller is not None and caller.id != user_id:
-        raise bad_parameter("state", "the state was issued to another user")
-    if not user_exists(get_session(), user_id):
-        raise bad_parameter("state", "the state names a user that no longer exists")
-    return user_id
+    response: BaseResponse = (
+        jsonify({"authorize_url": start.authorize_url, "expires_in": LINK_LIFETIME_S})
+        if request.method == "POST"
+        else redirect(start.authorize_url, 302)
+    )
+    response.set_cookie(
+        LINK_COOKIE,
+        start.browser_secret,
+        max_age=LINK_LIFETIME_S,
+        path=_cookie_path(),
+        secure=public_url("/").startswith("https:") or request.is_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get(CALLBACK_PATH)
 def callback() -> Response | tuple[Response, int]:
-    """Mapillary's redirect back: check state, trade the code, store the token encrypted."""
+    """Mapillary's redirect back: only the browser that started the login links (once)."""
     config = settings()
-    user_id = _state_user(config)
+    state = request.args.get("state")
+    if not state:
+        raise bad_parameter("state", "the state parameter is missing; start at the login")
     if request.args.get("error"):
         detail = request.args.get("error_description") or request.args["error"]
         raise BadRequestError(f"Mapillary did not grant access: {detail[:200]}")
@@ -121,29 +142,26 @@ def callback() -> Response | tuple[Response, int]:
         raise bad_parameter("code", "required")
     _require_configured(config)
     try:
-        tokens = exchange_code(mapillary_config(config), code, public_url(CALLBACK_PATH))
-        with open_source(config, config.mapillary_api_version) as source:
-            who = source.me(tokens.access_token)
+        linked = finish_link(
+            get_session(),
+            config,
+            state=state,
+            browser_secret=request.cookies.get(LINK_COOKIE),
+            code=code,
+            redirect_uri=public_url(CALLBACK_PATH),
+        )
+    except LinkRefusedError as exc:
+        raise bad_parameter("state", REFUSALS[exc.reason]) from None
     except MapillaryHTTPError as exc:
-        message = redact(str(exc), (code,))
+        message = redact(str(exc), (code, state))
         if exc.status_code == 400:  # an unknown, used or expired code
             raise BadRequestError(f"Mapillary refused the authorization code: {message}") from None
         raise UpstreamError(f"Mapillary did not complete the login: {message}") from None
     except MapillaryError as exc:
         raise UpstreamError(
-            f"Mapillary did not complete the login: {redact(str(exc), (code,))}"
+            f"Mapillary did not complete the login: {redact(str(exc), (code, state))}"
         ) from None
-    save_account(
-        get_session(),
-        config,
-        user_id,
-        mapillary_user_key=who.key,
-        mapillary_username=who.username,
-        api_version=config.mapillary_api_version,
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_at=tokens.expires_at,
-    )
+    who, tokens = linked.who, linked.tokens
     body = {
         "linked": True,
         "mapillary_username": who.username,
@@ -157,8 +175,12 @@ def callback() -> Response | tuple[Response, int]:
             f"<p>Your Mapillary account <b>{escape(who.username)}</b> is linked. "
             "You can close this window.</p>"
         )
-        return Response(page, 200, mimetype="text/html")
-    return jsonify(body), 200
+        response = Response(page, 200, mimetype="text/html")
+    else:
+        response = jsonify(body)
+    response.delete_cookie(LINK_COOKIE, path=_cookie_path())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def parse_time(name: str, *, end: bool = False) -> datetime | None:
@@ -189,23 +211,32 @@ def list_mapillary_sequences() -> Response:
     start, end = parse_time("start_time"), parse_time("end_time", end=True)
     if start is not None and end is not None and start > end:
         raise bad_parameter("end_time", "end_time must not be before start_time")
-    account = linked_account(user.id)
-    try:
+    used: list[LinkedAccount] = []
+
+    def renew(stale: str | None) -> LinkedAccount:
+        used.append(linked_account(user.id, stale))
+        return used[-1]
+
+    def list_all(account: LinkedAccount) -> list[SequenceSummary]:
         with open_source(settings(), account.api_version) as source:
-            summaries = source.list_sequences(
+            return source.list_sequences(
                 account.access_token,
                 user_key=account.mapillary_user_key if account.api_version == "v3" else None,
                 username=account.mapillary_username,
                 start_time=start,
                 end_time=end,
             )
+
+    try:
+        summaries = with_session(renew, list_all)
     except MapillaryAuthError:
         raise not_linked(
             "Mapillary refused the linked account's token; log in to Mapillary again"
         ) from None
     except MapillaryError as exc:
-        detail = redact(str(exc), (account.access_token,))
+        detail = redact(str(exc), tuple(a.access_token for a in used))
         raise UpstreamError(f"Mapillary could not list your sequences: {detail}") from None
+    account = used[-1]
     done = imported_keys(get_session(), user.id, [s.key for s in summaries])
     items: list[dict[str, Any]] = [
         {

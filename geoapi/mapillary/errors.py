@@ -18,11 +18,32 @@ class MapillaryTimeoutError(MapillaryError):
 
 
 class MapillaryHTTPError(MapillaryError):
-    """Mapillary answered with a non-2xx status (after retries for 429 and 5xx)."""
+    """Mapillary answered with a non-2xx status (after retries for 429 and 5xx).
 
-    def __init__(self, message: str, status_code: int) -> None:
+    ``error_code``/``error_subcode`` are the Graph API's ``error.code``/``error_subcode`` when
+    the answer carried them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int,
+        *,
+        error_code: int | None = None,
+        error_subcode: int | None = None,
+        expired: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.error_code = error_code
+        self.error_subcode = error_subcode
+        self._expired = expired
+
+    @property
+    def session_expired(self) -> bool:
+        """Mapillary's documented "session has expired" (OAuthException 190, subcode 463):
+        a refreshed token may well work, where another 401 means log in again."""
+        return self.status_code == 401 and self.error_code == 190 and self._expired
 
 
 class MapillaryAuthError(MapillaryHTTPError):

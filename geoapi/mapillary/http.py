@@ -23,7 +23,8 @@ from geoapi.mapillary.errors import (
 )
 
 _SECRET_PARAMS = re.compile(
-    r"(?i)(?<![a-z_])(access_token|client_secret|refresh_token|code)=[^&\s\"'<>]*"
+    r"(?i)(?<![a-z_])(access_token|client_secret|refresh_token|code|state|code_verifier)"
+    r"=[^&\s\"'<>]*"
 )
 _DETAIL_CHARS = 200
 
@@ -43,6 +44,7 @@ class MapillaryConfig:
     backoff: float = 0.5
     max_retry_after: float = 30.0
     scope: str = "read"
+    pkce: bool = True  # RFC 7636 S256 on the authorization code (ignored by servers without it)
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.backoff < 0 or self.max_retry_after < 0:
@@ -156,7 +158,7 @@ def raise_for_status(response: requests.Response, secrets: tuple[str, ...] = ())
     status = response.status_code
     if 200 <= status < 300:
         return
-    detail = _error_detail(response)
+    detail, code, subcode = _error_detail(response)
     message = redact(
         f"Mapillary answered {status} {response.reason or ''} to "
         f"{response.request.method if response.request else 'GET'} {response.url}"
@@ -170,20 +172,34 @@ def raise_for_status(response: requests.Response, secrets: tuple[str, ...] = ())
         cls = MapillaryNotFoundError
     elif status == 429:
         cls = MapillaryRateLimitError
-    raise cls(message, status)
+    expired = subcode == EXPIRED_SUBCODE or "session has expired" in detail.lower()
+    raise cls(message, status, error_code=code, error_subcode=subcode, expired=expired)
 
 
-def _error_detail(response: requests.Response) -> str:
-    """Mapillary's own error message: Graph ``{"error": {"message"}}`` or v3 ``{"message"}``."""
+# Graph API: OAuthException code 190 is a bad access token; subcode 463 says it expired.
+EXPIRED_SUBCODE = 463
+
+
+def _error_detail(response: requests.Response) -> tuple[str, int | None, int | None]:
+    """Mapillary's own error message, Graph ``{"error": {"message", "code", "error_subcode"}}``
+    or v3 ``{"message"}``, with the Graph code and subcode when given."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:_DETAIL_CHARS]
+        return response.text.strip()[:_DETAIL_CHARS], None, None
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:_DETAIL_CHARS]
+            return (
+                str(error["message"])[:_DETAIL_CHARS],
+                _int(error.get("code")),
+                _int(error.get("error_subcode")),
+            )
         for name in ("message", "error_description", "error"):
             if isinstance(body.get(name), str):
-                return str(body[name])[:_DETAIL_CHARS]
-    return ""
+                return str(body[name])[:_DETAIL_CHARS], None, None
+    return "", None, None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -18,11 +18,18 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
 from geoapi.config import Settings
-from geoapi.mapillary.accounts import AccountError, active_account, open_source, owns_sequence
+from geoapi.mapillary.accounts import (
+    AccountError,
+    active_account,
+    open_source,
+    owns_sequence,
+    with_session,
+)
 from geoapi.mapillary.errors import (
     MapillaryAuthError,
     MapillaryConnectionError,
@@ -33,6 +40,7 @@ from geoapi.mapillary.errors import (
     MapillaryTimeoutError,
 )
 from geoapi.mapillary.http import redact
+from geoapi.store.accounts import LinkedAccount
 from geoapi.store.importer import import_feature_collection
 from geoapi.store.jobs import (
     FINAL,
@@ -85,9 +93,9 @@ def _is_transient(exc: MapillaryError) -> bool:
     return status is not None and (status == 429 or status >= 500)
 
 
-def _failure(exc: MapillaryError, key: str, token: str) -> Attempt:
-    """Map a client error onto the attempt's outcome; the reason never holds the token."""
-    text_ = redact(str(exc), (token,))
+def _failure(exc: MapillaryError, key: str, *tokens: str) -> Attempt:
+    """Map a client error onto the attempt's outcome; the reason never holds a token."""
+    text_ = redact(str(exc), tokens)
     if isinstance(exc, MapillaryNotFoundError):
         return Attempt("failed", f"Mapillary has no sequence {key} (deleted or private): {text_}")
     if isinstance(exc, MapillaryAuthError):
@@ -109,20 +117,26 @@ def attempt_import(
     job: Job,
     sleep: Callable[[float], None] | None = None,
 ) -> Attempt:
-    """Fetch the job's sequence from Mapillary with the owner's account and import it."""
-    try:
+    """Fetch the job's sequence from Mapillary with the owner's account and import it (an
+    expired Mapillary session is refreshed once and the fetch retried)."""
+    used: list[LinkedAccount] = []
+
+    def renew(stale: str | None) -> LinkedAccount:
         with engine.begin() as conn:
-            account = active_account(conn, settings, job.user_id)
+            used.append(active_account(conn, settings, job.user_id, stale_token=stale))
+        return used[-1]
+
+    def fetch(account: LinkedAccount) -> dict[str, Any]:
+        with open_source(settings, account.api_version, sleep or time.sleep) as source:
+            return source.get_sequence(account.access_token, job.sequence_key)
+
+    try:
+        feature = with_session(renew, fetch)
     except AccountError as exc:
         return Attempt("failed", str(exc))
     except MapillaryError as exc:
-        return _failure(exc, job.sequence_key, "")
-    token = account.access_token
-    try:
-        with open_source(settings, account.api_version, sleep or time.sleep) as source:
-            feature = source.get_sequence(token, job.sequence_key)
-    except MapillaryError as exc:
-        return _failure(exc, job.sequence_key, token)
+        return _failure(exc, job.sequence_key, *(a.access_token for a in used))
+    account = used[-1]
     if not owns_sequence(feature, account.mapillary_user_key, account.mapillary_username):
         props = feature.get("properties") or {}
         return Attempt(

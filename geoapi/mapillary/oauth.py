@@ -1,13 +1,19 @@
 """Mapillary OAuth with requests-oauthlib: authorize URL, code exchange, refresh, quiet logs.
 
 Mapillary authenticates our app at its token endpoint by ``Authorization: OAuth <client secret>``
-(not HTTP Basic). Error messages and log records never contain tokens, codes or the secret.
+(not HTTP Basic). With PKCE (RFC 7636, S256; ``MapillaryConfig.pkce``), the authorize URL
+carries a code challenge and the one exchange of the code its verifier, so a code that leaks
+is worth nothing without the verifier kept on our side. Error messages and log records never
+contain tokens, codes, states or the secret.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,22 +39,45 @@ class TokenSet:
     user_id: str | None
 
 
-def authorization_url(config: MapillaryConfig, redirect_uri: str, state: str) -> str:
-    """The URL to send the user to so they grant us access; Mapillary redirects back with a code."""
+def new_code_verifier() -> str:
+    """A PKCE code verifier: 86 characters of URL-safe randomness (RFC 7636 allows 43-128)."""
+    return secrets.token_urlsafe(64)
+
+
+def code_challenge(verifier: str) -> str:
+    """The S256 challenge of a verifier: base64url(SHA-256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def authorization_url(
+    config: MapillaryConfig, redirect_uri: str, state: str, code_verifier: str
+) -> str:
+    """The URL to send the user to so they grant us access; Mapillary redirects back with a
+    code. With PKCE on, it carries the S256 challenge of ``code_verifier``."""
+    extra = (
+        {"code_challenge": code_challenge(code_verifier), "code_challenge_method": "S256"}
+        if config.pkce
+        else {}
+    )
     with _oauth_errors(config), _oauth_session(config, redirect_uri) as oauth:
-        url, _ = oauth.authorization_url(config.authorize_url, state=state)
+        url, _ = oauth.authorization_url(config.authorize_url, state=state, **extra)
     return str(url)
 
 
-def exchange_code(config: MapillaryConfig, code: str, redirect_uri: str) -> TokenSet:
-    """Trade an authorization code for tokens. Not retried: a code is single-use."""
-    with _oauth_errors(config, code), _oauth_session(config, redirect_uri) as oauth:
+def exchange_code(
+    config: MapillaryConfig, code: str, redirect_uri: str, code_verifier: str
+) -> TokenSet:
+    """Trade an authorization code for tokens, once: not retried (a code is single-use)."""
+    extra = {"code_verifier": code_verifier} if config.pkce else {}
+    with _oauth_errors(config, code, code_verifier), _oauth_session(config, redirect_uri) as oauth:
         token = oauth.fetch_token(
             config.token_url,
             code=code,
             include_client_id=True,
             headers=_token_headers(config),
             timeout=config.timeout,
+            **extra,
         )
     return _token_set(token)
 
@@ -134,14 +163,15 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
 # request lines whose query may carry ?access_token=: both are scrubbed before any handler.
 _LOGGED_SECRETS = re.compile(
     r"""(?ix)
-    ( (?<![a-z_])(?:access_token|refresh_token|client_secret|code)
+    ( (?<![a-z_])(?:access_token|refresh_token|client_secret|code|state|code_verifier)
       (?: = | ['"]\s*:\s*['"]? )           # query/form "name=" or repr/JSON "'name': '"
     | authorization['"]?\s*[:=]\s*['"]?\w+\s  # an Authorization header: keep the scheme
     )
     [^&\s"'<>,}]+
     """
 )
-# Access logs (werkzeug, gunicorn) print the callback URL, whose query holds the one-time code.
+# Access logs (werkzeug, gunicorn) print the callback URL, whose query holds the one-time code
+# and the state.
 NOISY_LOGGERS = (
     "requests_oauthlib.oauth2_session",
     "urllib3.connectionpool",

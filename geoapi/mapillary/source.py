@@ -28,7 +28,7 @@ from geoapi.mapillary.http import MapillaryConfig, MapillaryHTTP, redact
 Feature = dict[str, Any]
 """A Mapillary v3 sequence Feature (see the module docstring)."""
 
-DEFAULT_PER_PAGE = 500
+DEFAULT_PER_PAGE = 2000  # the v4 image search's documented maximum limit
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from geoapi.mapillary.source import (
     shape_error,
 )
 
+V3_MAX_PER_PAGE = 1000
+
 
 class MapillaryV3(MapillarySource):
     """The retired v3 API (``/v3/...``, ``Authorization: Bearer``), kept for recorded setups."""
@@ -31,8 +33,9 @@ class MapillaryV3(MapillarySource):
         return MapillaryUser(key=str(data["key"]), username=str(data["username"]))
 
     def _list(self, token: str, listing: Listing) -> list[SequenceSummary]:
+        per_page = min(listing.per_page, V3_MAX_PER_PAGE)
         params = self._params(
-            per_page=listing.per_page, userkeys=listing.user_key, usernames=listing.username
+            per_page=per_page, userkeys=listing.user_key, usernames=listing.username
         )
         if listing.start_time is not None:
             params["start_time"] = iso_utc(listing.start_time)

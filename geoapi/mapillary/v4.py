@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +26,12 @@ from geoapi.mapillary.source import (
 IMAGE_FIELDS = "id,geometry,compass_angle,captured_at,is_pano,make,creator,sequence"
 LIST_FIELDS = "id,sequence,captured_at,creator"
 DEFAULT_BATCH_SIZE = 50
+# The image search's documented maximum ``limit``. It pages with ``paging.next`` where it can,
+# but documents no paging of whole collections; its FAQ says to split the query.
+SEARCH_LIMIT = 2000
+# Where a search window holds a full page and no next link: split it in two, down to 1 ms.
+FIRST_CAPTURE_MS = 0
+YEAR_MS = 365 * 24 * 3600 * 1000
 
 
 def iso_from_epoch_ms(value: Any) -> str:
@@ -63,17 +69,17 @@ class MapillaryV4(MapillarySource):
 
     def _list(self, token: str, listing: Listing) -> list[SequenceSummary]:
         """Search the user's images and group them by sequence (earliest capture, image count)."""
-        params: dict[str, Any] = {"fields": LIST_FIELDS, "limit": listing.per_page}
+        params: dict[str, Any] = {"fields": LIST_FIELDS}
         if listing.username:
             params["creator_username"] = listing.username
         if listing.user_key:
             params["creator_id"] = listing.user_key
-        if listing.start_time is not None:
-            params["start_captured_at"] = iso_utc(listing.start_time)
-        if listing.end_time is not None:
-            params["end_captured_at"] = iso_utc(listing.end_time)
+        start = _epoch_ms(listing.start_time) if listing.start_time else None
+        end = _epoch_ms(listing.end_time) if listing.end_time else None
+        limit = max(1, min(listing.per_page, SEARCH_LIMIT))
+        images = self._search(token, params, start, end, limit)
         groups: dict[str, dict[str, Any]] = {}
-        for image in self._data(f"{self.config.api_v4_url}/images", token, params):
+        for image in images:
             sequence_id = image.get("sequence")
             if not isinstance(sequence_id, str) or not sequence_id:
                 raise shape_error("image", f"{image.get('id')} has no sequence")
@@ -115,15 +121,51 @@ class MapillaryV4(MapillarySource):
             raise shape_error("images answer", f"sequence {key} lacks images {missing[:5]}")
         return feature_from_images(key, [images[image_id] for image_id in ids])
 
+    def _search(
+        self, token: str, params: dict[str, Any], start: int | None, end: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Every image of the search captured in [start, end] (epoch ms, inclusive; None is
+        open), complete whatever the paging does: ``paging.next`` is followed when given; a
+        full page without one means the window holds more, so it is split in two and each half
+        searched, until every window holds less than ``limit``. Each image once, by id."""
+        window = {**params, "limit": limit}
+        if start is not None:
+            window["start_captured_at"] = iso_utc(_from_epoch_ms(start))
+        if end is not None:
+            window["end_captured_at"] = iso_utc(_from_epoch_ms(end))
+        pages = self._data_pages(f"{self.config.api_v4_url}/images", token, window)
+        if len(pages) > 1 or len(pages[0]) < limit:
+            return [image for page in pages for image in page]
+        low = FIRST_CAPTURE_MS if start is None else start
+        high = end if end is not None else max(_epoch_ms(datetime.now(UTC)), low + YEAR_MS)
+        if low >= high:
+            raise shape_error(
+                "image search", f"more than {limit} images at one instant; cannot list them all"
+            )
+        middle = (low + high) // 2
+        found: dict[str, dict[str, Any]] = {}
+        for part in (
+            self._search(token, params, start, middle, limit),
+            self._search(token, params, middle + 1, end, limit),  # open-ended stays open
+        ):
+            found.update((_image_id(image), image) for image in part)
+        return list(found.values())
+
     def _data(self, url: str, token: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every item of ``data`` over all pages."""
-        items: list[dict[str, Any]] = []
+        return [item for page in self._data_pages(url, token, params) for item in page]
+
+    def _data_pages(
+        self, url: str, token: str, params: dict[str, Any]
+    ) -> list[list[dict[str, Any]]]:
+        """The ``data`` list of every page, following ``paging.next``."""
+        pages: list[list[dict[str, Any]]] = []
         for page in self._pages(url, token, params):
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
                 raise shape_error(f"{urlsplit(url).path} answer", "no data list")
-            items.extend(data)
-        return items
+            pages.append(data)
+        return pages
 
     def _next_url(self, data: Any, response: requests.Response) -> str | None:
         paging = data.get("paging") if isinstance(data, dict) else None
@@ -173,6 +215,19 @@ def feature_from_images(key: str, images: list[dict[str, Any]]) -> Feature:
         "geometry": {"type": "LineString", "coordinates": coordinates},
     }
     return check_feature(feature)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch, exactly (no float rounding at window edges)."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def _from_epoch_ms(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def _image_id(item: dict[str, Any]) -> str:

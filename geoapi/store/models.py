@@ -89,6 +89,18 @@ class MapillaryAccount(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default="now()")
 
 
+class MapillaryLinkAttempt(Base):
+    __tablename__ = "mapillary_link_attempts"
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    browser_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    code_verifier_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default="now()")
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class TransportType(Base):
     __tablename__ = "transport_types"
 

@@ -528,11 +528,12 @@ def insecure_ok(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 REDIRECT = "https://geoapi.example/auth/mapillary/callback"
+VERIFIER = "v" * 43
 
 
 def login(fake: FakeMapillary, state: str = "st4te") -> str:
     """Follow authorization_url through the fake's /connect; return the code."""
-    url = oauth.authorization_url(fake.config(), REDIRECT, state)
+    url = oauth.authorization_url(fake.config(), REDIRECT, state, VERIFIER)
     with requests.get(url, allow_redirects=False, timeout=5) as answer:
         assert answer.status_code == 302
         location = urlsplit(answer.headers["Location"])
@@ -544,7 +545,7 @@ def login(fake: FakeMapillary, state: str = "st4te") -> str:
 
 @pytest.mark.usefixtures("insecure_ok")
 def test_authorization_url_carries_the_oauth_parameters(fake_mapillary: FakeMapillary) -> None:
-    url = oauth.authorization_url(fake_mapillary.config(scope="read"), REDIRECT, "xyz")
+    url = oauth.authorization_url(fake_mapillary.config(scope="read"), REDIRECT, "xyz", VERIFIER)
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{fake_mapillary.url}/connect"
     assert parse_qs(parts.query) == {
@@ -553,7 +554,16 @@ def test_authorization_url_carries_the_oauth_parameters(fake_mapillary: FakeMapi
         "scope": ["read"],
         "state": ["xyz"],
         "redirect_uri": [REDIRECT],
+        "code_challenge": [oauth.code_challenge(VERIFIER)],
+        "code_challenge_method": ["S256"],
     }
+
+
+def test_pkce_challenge_is_rfc7636_s256() -> None:
+    # RFC 7636 appendix B: the verifier and challenge of its worked example.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert oauth.code_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert 43 <= len(oauth.new_code_verifier()) <= 128
 
 
 @pytest.mark.usefixtures("insecure_ok")
@@ -562,7 +572,7 @@ def test_exchange_code_then_refresh(
     fake_mapillary: FakeMapillary,
 ) -> None:
     before = datetime.now(UTC)
-    tokens = oauth.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT)
+    tokens = oauth.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT, VERIFIER)
     assert tokens.user_id == "102153268628347"
     assert tokens.refresh_token
     assert tokens.expires_at is not None and (tokens.expires_at - before).days in (59, 60)
@@ -581,9 +591,9 @@ def test_exchange_code_then_refresh(
 @pytest.mark.usefixtures("insecure_ok")
 def test_exchange_code_is_single_use(fake_mapillary: FakeMapillary) -> None:
     code = login(fake_mapillary)
-    oauth.exchange_code(fake_mapillary.config(), code, REDIRECT)
+    oauth.exchange_code(fake_mapillary.config(), code, REDIRECT, VERIFIER)
     with pytest.raises(MapillaryHTTPError) as caught:
-        oauth.exchange_code(fake_mapillary.config(), code, REDIRECT)
+        oauth.exchange_code(fake_mapillary.config(), code, REDIRECT, VERIFIER)
     assert caught.value.status_code == 400
     assert code not in str(caught.value)
 
@@ -594,7 +604,7 @@ def test_wrong_client_secret_is_an_auth_error_without_the_secret(
 ) -> None:
     config = fake_mapillary.config(client_secret="MLY|wrong-secret-do-not-print")
     with pytest.raises(MapillaryAuthError) as caught:
-        oauth.exchange_code(config, login(fake_mapillary), REDIRECT)
+        oauth.exchange_code(config, login(fake_mapillary), REDIRECT, VERIFIER)
     assert "do-not-print" not in str(caught.value)
     assert "Invalid client secret" in str(caught.value)
 
@@ -603,7 +613,7 @@ def test_wrong_client_secret_is_an_auth_error_without_the_secret(
 def test_token_endpoint_garbage_is_a_response_error(fake_mapillary: FakeMapillary) -> None:
     fake_mapillary.respond("/token", {"token_type": "bearer"})
     with pytest.raises(MapillaryResponseError):
-        oauth.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT)
+        oauth.exchange_code(fake_mapillary.config(), login(fake_mapillary), REDIRECT, VERIFIER)
 
 
 def test_oauth_over_http_is_refused_without_the_test_switch(
@@ -612,7 +622,7 @@ def test_oauth_over_http_is_refused_without_the_test_switch(
 ) -> None:
     monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
     with pytest.raises(MapillaryError, match="must use https"):
-        oauth.exchange_code(fake_mapillary.config(), "any-code", REDIRECT)
+        oauth.exchange_code(fake_mapillary.config(), "any-code", REDIRECT, VERIFIER)
     assert fake_mapillary.calls("/token") == []
 
 

@@ -6,7 +6,6 @@ Everything runs against the fake Mapillary over real HTTP; requests-oauthlib doe
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -16,7 +15,6 @@ from fake_mapillary import FakeMapillary, fake_mapillary_fixture  # noqa: F401
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import bearer
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from mapillary_support import (  # noqa: F401
     SECRET_KEY,
     AppFactory,
@@ -29,8 +27,9 @@ from mapillary_support import (  # noqa: F401
 from sqlalchemy import Engine, text
 
 from geoapi.crypto import decrypt
-from geoapi.mapillary.accounts import STATE_SALT, read_state
+from geoapi.mapillary.oauth import code_challenge
 from geoapi.store.importer import import_feature_collection
+from geoapi.store.links import digest
 from geoapi.validation import ImportOptions
 
 CALLBACK = "http://localhost/auth/mapillary/callback"
@@ -65,8 +64,16 @@ def _problem(answer: Any, status: int) -> dict[str, Any]:
 # --- login -----------------------------------------------------------------------------------
 
 
-def test_login_redirects_to_mapillary_with_a_state_bound_to_the_user(
-    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser
+def _attempt(engine: Engine, state: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT * FROM mapillary_link_attempts WHERE state_hash = :h"),
+            {"h": digest(state)},
+        ).one_or_none()
+
+
+def test_login_redirects_to_mapillary_with_a_random_state_and_pkce(
+    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser, engine: Engine
 ) -> None:
     user, token = make_user("alice")
     answer = mly_client.get("/auth/mapillary/login", headers=bearer(token))
@@ -79,17 +86,29 @@ def test_login_redirects_to_mapillary_with_a_state_bound_to_the_user(
     assert query["client_id"] == [fake_mapillary.client_id]
     assert query["response_type"] == ["code"]
     assert query["redirect_uri"] == [CALLBACK]
-    assert read_state(SECRET_KEY, query["state"][0]) == user.id
+    state = query["state"][0]
+    assert len(state) >= 43 and str(user.id) not in state and user.id.hex not in state
+    # Only digests are stored: of the state, and of the secret the browser's cookie holds.
+    attempt = _attempt(engine, state)
+    assert attempt.user_id == user.id and attempt.used_at is None
+    assert timedelta(minutes=9) < attempt.expires_at - attempt.created_at <= timedelta(minutes=10)
+    cookie = mly_client.get_cookie("geoapi_mapillary_link", path="/auth/mapillary")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    assert bytes(attempt.browser_hash) == digest(cookie.value)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
     again = parse_qs(
         urlsplit(
             mly_client.get("/auth/mapillary/login", headers=bearer(token)).headers["Location"]
         ).query
     )
-    assert again["state"] != query["state"]  # a fresh nonce every time
+    assert again["state"] != query["state"]  # a fresh state every time
 
 
 def test_login_post_answers_the_authorize_url_as_json(
-    make_mapillary_app: AppFactory, fake_mapillary: FakeMapillary, make_user: MakeUser
+    make_mapillary_app: AppFactory,
+    fake_mapillary: FakeMapillary,
+    make_user: MakeUser,
+    engine: Engine,
 ) -> None:
     client = make_mapillary_app(PUBLIC_URL="https://geo.example/").test_client()
     user, token = make_user("alice")
@@ -99,7 +118,18 @@ def test_login_post_answers_the_authorize_url_as_json(
     query = parse_qs(urlsplit(url).query)
     assert url.startswith(f"{fake_mapillary.url}/connect?")
     assert query["redirect_uri"] == ["https://geo.example/auth/mapillary/callback"]
-    assert read_state(SECRET_KEY, query["state"][0]) == user.id
+    assert _attempt(engine, query["state"][0]).user_id == user.id
+    assert "Secure" in answer.headers["Set-Cookie"]  # the public URL is https
+
+
+def test_login_uses_no_pkce_where_configured_off(
+    make_mapillary_app: AppFactory, fake_mapillary: FakeMapillary, make_user: MakeUser
+) -> None:
+    client = make_mapillary_app(MAPILLARY_PKCE=False).test_client()
+    _user, token = make_user("alice")
+    assert link_account(client, token).status_code == 200
+    assert "code_challenge" not in fake_mapillary.calls("/connect")[0].args
+    assert "code_verifier" not in fake_mapillary.calls("/token")[0].form
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -190,26 +220,14 @@ def test_linking_again_replaces_the_account(
         ).scalars().all() == ["bob"]
 
 
-def _old_state(user_id: str) -> str:
-    class PastSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - 3600
-
-    return str(
-        URLSafeTimedSerializer(SECRET_KEY, salt=STATE_SALT, signer=PastSigner).dumps(
-            {"u": user_id, "n": "x"}
-        )
-    )
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [
         ("missing", "missing"),
         ("forged", "not one this server issued"),
-        ("garbage", "not one this server issued"),
         ("expired", "took longer than 600 seconds"),
-        ("other-salt", "not one this server issued"),
+        ("no-cookie", "started in another browser"),
+        ("other-cookie", "started in another browser"),
     ],
 )
 def test_callback_refuses_a_bad_state_and_stores_nothing(
@@ -220,40 +238,28 @@ def test_callback_refuses_a_bad_state_and_stores_nothing(
     case: str,
     message: str,
 ) -> None:
-    user, token = make_user("alice")
+    _user, token = make_user("alice")
     path, query = _authorize(mly_client, token)
-    states = {
-        "missing": None,
-        "forged": URLSafeTimedSerializer("another-secret", salt=STATE_SALT).dumps(
-            {"u": str(user.id), "n": "x"}
-        ),
-        "garbage": "eyJ1IjoiMSJ9.bogus.sig",
-        "expired": _old_state(str(user.id)),
-        "other-salt": URLSafeTimedSerializer(SECRET_KEY, salt="other").dumps(
-            {"u": str(user.id), "n": "x"}
-        ),
-    }
-    params = {"code": query["code"][0]}
-    if states[case] is not None:
-        params["state"] = str(states[case])
+    state = query["state"][0]
+    params = {"code": query["code"][0], "state": state}
+    if case == "missing":
+        del params["state"]
+    if case == "forged":
+        params["state"] = "a" * 43
+    if case == "expired":
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE mapillary_link_attempts SET expires_at = now() - interval '1 s'")
+            )
+    if case == "no-cookie":
+        mly_client.delete_cookie("geoapi_mapillary_link", path="/auth/mapillary")
+    if case == "other-cookie":
+        mly_client.set_cookie("geoapi_mapillary_link", "x" * 43, path="/auth/mapillary")
     body = _problem(mly_client.get(path, query_string=params), 400)
     assert message in body["detail"]
     assert body["errors"][0]["field"] == "state"
     assert _account_row(engine) is None
     assert fake_mapillary.calls("/token") == []  # the code was never even exchanged
-
-
-def test_callback_refuses_a_state_issued_to_another_user(
-    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser, engine: Engine
-) -> None:
-    _alice, alice_token = make_user("alice")
-    _mallory, mallory_token = make_user("mallory")
-    path, query = _authorize(mly_client, alice_token)
-    answer = mly_client.get(
-        path, query_string={k: v[0] for k, v in query.items()}, headers=bearer(mallory_token)
-    )
-    assert "another user" in _problem(answer, 400)["detail"]
-    assert _account_row(engine) is None and fake_mapillary.calls("/token") == []
 
 
 def test_callback_for_a_deleted_user_is_refused(
@@ -265,6 +271,19 @@ def test_callback_for_a_deleted_user_is_refused(
         conn.execute(text("DELETE FROM users WHERE id = :u"), {"u": user.id})
     _problem(mly_client.get(path, query_string={k: v[0] for k, v in query.items()}), 400)
     assert _account_row(engine) is None
+
+
+def test_the_code_is_exchanged_once_with_its_pkce_verifier(
+    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser
+) -> None:
+    _user, token = make_user("alice")
+    path, query = _authorize(mly_client, token)
+    params = {k: v[0] for k, v in query.items()}
+    assert mly_client.get(path, query_string=params).status_code == 200
+    (exchange,) = fake_mapillary.calls("/token")
+    challenge = fake_mapillary.calls("/connect")[0].args["code_challenge"]
+    assert code_challenge(exchange.form["code_verifier"]) == challenge
+    assert fake_mapillary.verified_codes == [params["code"]]
 
 
 def test_callback_when_the_user_declined_or_without_code(
@@ -282,16 +301,19 @@ def test_callback_when_the_user_declined_or_without_code(
     assert _account_row(engine) is None
 
 
-def test_a_used_code_is_refused(
-    mly_client: FlaskClient, make_user: MakeUser, engine: Engine
+def test_a_used_state_is_refused_and_the_code_not_exchanged_again(
+    mly_client: FlaskClient, fake_mapillary: FakeMapillary, make_user: MakeUser
 ) -> None:
     _user, token = make_user("alice")
     path, query = _authorize(mly_client, token)
     params = {k: v[0] for k, v in query.items()}
     assert mly_client.get(path, query_string=params).status_code == 200
+    # The callback deleted the cookie; a replay with it restored is still refused.
+    mly_client.set_cookie("geoapi_mapillary_link", "replayed", path="/auth/mapillary")
     body = _problem(mly_client.get(path, query_string=params), 400)
-    assert "refused the authorization code" in body["detail"]
-    assert params["code"] not in body["detail"]
+    assert "completed (or refused) already" in body["detail"] or "another browser" in body["detail"]
+    assert params["code"] not in body["detail"] and params["state"] not in body["detail"]
+    assert len(fake_mapillary.calls("/token")) == 1
 
 
 @pytest.mark.parametrize("fault", ["wrong-secret", "token-500", "me-500"])
