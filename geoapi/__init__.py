@@ -21,6 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     the database until the first request that needs it.
     """
     from geoapi import api, cli, db, errors
+    from geoapi.config import trusted_hosts
     from geoapi.store.provision import LOCAL_URL
 
     settings = load_settings(overrides=test_config)
@@ -34,6 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_import_bytes,
         GEOAPI=settings,
         TESTING=bool(settings.extra.get("TESTING", False)),
+        # Without GEOAPI_PUBLIC_URL, absolute URLs come from the Host header: only these hosts
+        # are answered (any other is a 400), so no one can make us link to their host.
+        TRUSTED_HOSTS=trusted_hosts(settings),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logging.basicConfig(level=settings.log_level.upper())

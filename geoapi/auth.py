@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import g, request
 
-from geoapi.db import get_session
+from geoapi.db import get_engine, get_session
 from geoapi.errors import UnauthorizedError
-from geoapi.store.users import UserInfo, user_for_token
+from geoapi.store.users import TOKEN_USE_RESOLUTION, UserInfo, authenticate, touch_token
 
 
-def _bearer_token() -> str | None:
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header (tokens are never taken from URLs)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -22,12 +25,18 @@ def optional_user() -> UserInfo | None:
     if "current_user" in g:
         user: UserInfo | None = g.current_user
         return user
-    token = _bearer_token()
+    token = bearer_token()
     user = None
     if token is not None:
-        user = user_for_token(get_session(), token)
-        if user is None:
+        found = authenticate(get_session(), token)
+        if found is None:
             raise UnauthorizedError("the bearer token is invalid or revoked")
+        user = found.user
+        if (
+            found.last_used_at is None
+            or found.last_used_at < datetime.now(UTC) - TOKEN_USE_RESOLUTION
+        ):
+            touch_token(get_engine(), found.token_id)
     elif request.headers.get("Authorization"):
         raise UnauthorizedError("the Authorization header must be 'Bearer <token>'")
     g.current_user = user

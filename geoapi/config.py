@@ -89,7 +89,7 @@ class Settings:
         return replace(self, database_url=with_driver(self.database_url))
 
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 MIN_SECRET_LENGTH = 32
 KNOWN_SECRETS = frozenset({"dev-only-change-me", "change-me-in-production"})
 

@@ -56,7 +56,7 @@ def _session_app(database_url: str) -> Iterator[Flask]:
         {
             "DATABASE_URL": database_url,
             "TESTING": True,
-            "SECRET_KEY": "test-secret",
+            "SECRET_KEY": "test-secret-for-the-suite-only-0123456789",
             "MAX_IMPORT_BYTES": 2 * 1024 * 1024,
         }
     )

@@ -22,7 +22,7 @@ from werkzeug.test import TestResponse
 
 from geoapi import create_app
 
-SECRET_KEY = "test-secret"
+SECRET_KEY = "test-secret-for-the-suite-only-0123456789"
 AppFactory = Callable[..., Flask]
 
 

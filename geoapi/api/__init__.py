@@ -19,6 +19,7 @@ from geoapi.api import (
     reference,
     sequences,
     tiles,
+    tokens,
     tours,
     uploader,
     viewer,
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     viewer,
     mapillary,
     uploader,
+    tokens,
 )
 # CORS: any origin may call the API from a browser. Nothing rides on cookies (writes need an
 # explicit bearer token), so allowing every origin gives a web page no power it would not have

@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from geoapi.config import ConfigError, Settings, require_secret
 from geoapi.db import dispose_engines, get_engine
 
 
@@ -54,6 +55,14 @@ def fit_workers(app: Flask, workers: int) -> tuple[int, str | None]:
     )
 
 
+def secret_or_exit(settings: Settings) -> None:
+    """Exit (status 1, one line saying how to set it) unless GEOAPI_SECRET_KEY is real."""
+    try:
+        require_secret(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
@@ -66,8 +75,9 @@ def fit_workers(app: Flask, workers: int) -> tuple[int, str | None]:
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 @with_appcontext
 def serve_command(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the API with gunicorn (gthread workers)."""
+    """Serve the API with gunicorn (gthread workers); refuses to start without a secret key."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    secret_or_exit(app.config["GEOAPI"])
     workers, warning = fit_workers(app, workers)
     if warning:
         click.echo(warning, err=True)

@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from geoapi.cli.serve import secret_or_exit
 from geoapi.config import Settings
 from geoapi.db import get_engine
 from geoapi.mapillary.jobs import default_worker_id, policy_from_settings, work
@@ -67,8 +68,9 @@ def worker_command(
     worker_id: str | None,
 ) -> None:
     """Take Mapillary import jobs from the database (FOR UPDATE SKIP LOCKED) and run them."""
-    protect_logs()
     settings: Settings = current_app.config["GEOAPI"]
+    secret_or_exit(settings)  # the stored Mapillary tokens are encrypted with it
+    protect_logs()
     policy = policy_from_settings(settings)
     if stale_after is not None:
         policy = replace(policy, stale_after_s=stale_after)

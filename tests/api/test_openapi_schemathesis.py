@@ -115,7 +115,7 @@ def schema_app(database_url: str) -> Iterator[Flask]:
         {
             "DATABASE_URL": database_url,
             "TESTING": True,
-            "SECRET_KEY": "test-secret",
+            "SECRET_KEY": "test-secret-for-the-suite-only-0123456789",
             "MAPILLARY_CLIENT_ID": "schemathesis",
             "MAPILLARY_CLIENT_SECRET": "schemathesis",
             "MAPILLARY_API_V3_URL": nowhere,
