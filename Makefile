@@ -3,16 +3,24 @@
 # testcontainers PostGIS where Docker runs.
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The server refuses to start without GEOAPI_SECRET_KEY: make run keeps a random one, made
+# once, in this git-ignored file (mode 0600). A deployment sets its own.
+SECRET_FILE := instance/secret_key
 
 .PHONY: setup run test lint bench-import
 
 setup:
 	bash .ci/setup
 
-run: setup
+run: setup $(SECRET_FILE)
 	.venv/bin/geoapi db upgrade
 	.venv/bin/geoapi demo
-	.venv/bin/geoapi serve --host $(HOST) --port $(PORT)
+	GEOAPI_SECRET_KEY="$${GEOAPI_SECRET_KEY:-$$(cat $(SECRET_FILE))}" \
+		.venv/bin/geoapi serve --host $(HOST) --port $(PORT)
+
+$(SECRET_FILE):
+	mkdir -p $(dir $@)
+	umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(48))" > $@
 
 test: setup
 	.venv/bin/pytest
