@@ -32,7 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder="web")
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=settings.max_import_bytes,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,  # the import route allows its own
         GEOAPI=settings,
         TESTING=bool(settings.extra.get("TESTING", False)),
         # Without GEOAPI_PUBLIC_URL, absolute URLs come from the Host header: only these hosts

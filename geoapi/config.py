@@ -32,6 +32,8 @@ class Settings:
     # PostGIS's high cost estimates trigger JIT, which can turn 0.1 s queries into seconds.
     jit: bool = False
     max_import_bytes: int = 64 * 1024 * 1024
+    # Every other JSON body (edits, likes, tours, jobs): far smaller than any real one.
+    max_body_bytes: int = 1024 * 1024
     import_max_features: int = 100_000
     tile_cache_control: str = "public, max-age=3600"
     tile_max_features: int = 20_000
@@ -69,6 +71,7 @@ class Settings:
             "pool_size",
             "statement_timeout_ms",
             "max_import_bytes",
+            "max_body_bytes",
             "import_max_features",
             "tile_max_features",
             "tile_statement_timeout_ms",

@@ -78,6 +78,12 @@ class ConflictError(GeoAPIError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class PayloadTooLargeError(GeoAPIError):
+    """A body (or document) over a limit the server states: 413 naming the limit."""
+
+    status, title, slug = 413, "Content Too Large", "payload-too-large"
+
+
 class ValidationError(GeoAPIError):
     """A well-formed request whose content breaks a domain rule: 422 naming each field."""
 

@@ -4,19 +4,23 @@ streamed GeoJSON. No view imports another view; they all import from here."""
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from contextlib import contextmanager
+from typing import IO, Any, cast
 from urllib.parse import urlencode
 
 from flask import Response, current_app, request, stream_with_context
 
 from geoapi.config import Settings
 from geoapi.db import get_session
+from geoapi.documents import MAX_DEPTH, json_depth
 from geoapi.errors import (
     BadRequestError,
     ConflictError,
     NotFoundError,
+    PayloadTooLargeError,
     ValidationError,
     bad_parameter,
     field_error,
@@ -61,14 +65,63 @@ def transport_types() -> TransportTypes:
 # Bodies and responses ---------------------------------------------------------------------------
 
 
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body is larger than the limit of {limit} bytes",
+        errors=[field_error("body", f"at most {limit} bytes")],
+    )
+
+
+def _more_than_read() -> bool:
+    """Whether a body without Content-Length (chunked) goes on past what the limit let through
+    (werkzeug cuts such a body at the limit silently)."""
+    return request.content_length is None and bool(request.environ["wsgi.input"].read(1))
+
+
+def read_body(limit: int | None = None) -> bytes:
+    """The whole (small) body; 413 over ``limit`` (default GEOAPI_MAX_BODY_BYTES), chunked too."""
+    limit = limit or settings().max_body_bytes
+    request.max_content_length = limit
+    data = request.stream.read(limit + 1)
+    if len(data) > limit or _more_than_read():
+        raise _too_large(limit)
+    return data
+
+
+@contextmanager
+def spooled_body(limit: int) -> Iterator[IO[bytes]]:
+    """The body in a temporary file (in memory up to 1 MiB, then on disk), copied in chunks:
+    constant memory for a document of any size up to ``limit``; 413 past it, chunked too."""
+    request.max_content_length = limit
+    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
+        size = 0
+        while chunk := request.stream.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            spool.write(chunk)
+        if _more_than_read():
+            raise _too_large(limit)
+        spool.seek(0)
+        yield cast(IO[bytes], spool)
+
+
 def json_body() -> Any:
-    """The request body as JSON; 422 naming ``body`` when it is not JSON."""
-    try:
-        return json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, UnicodeDecodeError):
+    """The request body as JSON, nesting at most MAX_DEPTH deep (checked before parsing); 422
+    naming ``body`` when it is not JSON; 413 over GEOAPI_MAX_BODY_BYTES."""
+    data = read_body() or b"null"
+    invalid = ValidationError(
+        "the request body is not valid JSON", errors=[field_error("body", "invalid JSON")]
+    )
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and json_depth(data) > MAX_DEPTH:
         raise ValidationError(
-            "the request body is not valid JSON", errors=[field_error("body", "invalid JSON")]
-        ) from None
+            f"the request body nests deeper than {MAX_DEPTH} levels",
+            errors=[field_error("body", f"nests deeper than {MAX_DEPTH} levels")],
+        )
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise invalid from None
 
 
 def json_response(payload: Any, status: int = 200, mimetype: str = JSON) -> Response:

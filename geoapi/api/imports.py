@@ -10,24 +10,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
+from sqlalchemy.exc import DBAPIError
 
-from geoapi.api._http import json_body, not_linked, settings, transport_types
+from geoapi.api._http import json_body, not_linked, settings, spooled_body, transport_types
 from geoapi.auth import require_user
 from geoapi.bodies import parse_import_options, parse_mapillary_import
 from geoapi.db import get_engine, get_session
-from geoapi.errors import ConflictError, NotFoundError, ValidationError, field_error
+from geoapi.documents import (
+    Document,
+    TooManyFeaturesError,
+    inspect_document,
+    iter_document_features,
+)
+from geoapi.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    ValidationError,
+    field_error,
+)
 from geoapi.mapillary.accounts import AccountError, stored_account
 from geoapi.mapillary.jobs import run_inline
-from geoapi.store.importer import import_feature_collection
+from geoapi.store.importer import ImportReport, import_records
 from geoapi.store.jobs import Job, get_job, queue_jobs
 from geoapi.times import format_timestamp
-from geoapi.validation import DocumentError
+from geoapi.validation import DocumentError, FeatureError, ImportOptions, parse_features
 
 bp = Blueprint("imports", __name__, url_prefix="/api/v1/imports")
-WRAPPER_KEYS = ("geojson", "feature_collection")
+BATCH_SIZE = 50  # sequences per commit, as geoapi import does (each one still atomic)
+MAX_REPORTED = 100  # invalid features named in a 422
 
 
 def _query_tags() -> object:
@@ -37,24 +52,75 @@ def _query_tags() -> object:
     return [part for value in values for part in value.split(",") if part.strip()]
 
 
+def _invalid_features(handle: IO[bytes], document: Document, options: ImportOptions) -> Any:
+    """Every feature validated before anything is written: the 422 naming the bad ones (the
+    first MAX_REPORTED), or None when all are valid."""
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for index, item in enumerate(parse_features(iter_document_features(handle, document), options)):
+        if isinstance(item, FeatureError):
+            failed += 1
+            if len(results) < MAX_REPORTED:
+                results.append(
+                    {
+                        "index": index,
+                        "status": "failed",
+                        "reason": item.message,
+                        "field": item.field,
+                    }
+                )
+    if not failed:
+        return None
+    errors = [field_error(f"features[{r['index']}].{r['field']}", r["reason"]) for r in results]
+    summary = {"imported": 0, "exists": 0, "failed": failed, "results": results}
+    return ValidationError(
+        f"nothing was imported: {failed} of {document.count} feature(s) are invalid",
+        errors=errors,
+        extra=summary,
+    )
+
+
 @bp.post("/geojson")
 def import_geojson() -> tuple[Response, int]:
-    """Import a FeatureCollection (or Feature); metadata from the query or a wrapper object."""
+    """Import a FeatureCollection (or Feature) streamed from the body: read once to check its
+    shape and size, once to validate every feature (a bad one anywhere: 422, nothing
+    written), once to write through the batch writer. Metadata from the query or a wrapper."""
     user = require_user()
-    body = json_body()
-    meta: Mapping[str, Any] = request.args
-    tags_raw = _query_tags()
-    if isinstance(body, dict) and "type" not in body and any(k in body for k in WRAPPER_KEYS):
-        meta = body
-        tags_raw = body.get("tags")
-        body = next(body[k] for k in WRAPPER_KEYS if k in body)
-    types = transport_types()
-    options = parse_import_options(meta, types, tags_raw=tags_raw)
-    get_session().rollback()  # the request holds no connection during the writes
-    try:
-        report = import_feature_collection(get_engine(), user.id, body, options, types)
-    except DocumentError as exc:
-        raise ValidationError(str(exc), errors=[field_error("body", str(exc))]) from None
+    config = settings()
+    with spooled_body(config.max_import_bytes) as handle:
+        try:
+            document = inspect_document(handle, max_features=config.import_max_features)
+        except TooManyFeaturesError as exc:
+            raise PayloadTooLargeError(
+                f"{exc}: import at most {exc.limit} per request (GEOAPI_IMPORT_MAX_FEATURES)",
+                errors=[field_error("features", f"at most {exc.limit} features")],
+            ) from None
+        except DocumentError as exc:
+            raise ValidationError(str(exc), errors=[field_error("body", str(exc))]) from None
+        meta: Mapping[str, Any] = document.meta if document.wrapped else request.args
+        tags_raw = document.meta.get("tags") if document.wrapped else _query_tags()
+        types = transport_types()
+        options = parse_import_options(meta, types, tags_raw=tags_raw)
+        invalid = _invalid_features(handle, document, options)
+        if invalid is not None:
+            raise invalid
+        get_session().rollback()  # the request holds no connection during the writes
+        report = ImportReport()
+        records = parse_features(iter_document_features(handle, document), options)
+        try:
+            for outcome in import_records(
+                get_engine(), user.id, records, batch_size=BATCH_SIZE, transport_types=types
+            ):
+                report.outcomes.append(outcome)
+        except DBAPIError:
+            done = report.to_json()
+            raise ServiceUnavailableError(
+                f"the database failed after {len(report.outcomes)} of {document.count} "
+                "sequence(s) were written (each whole); post the document again: those report "
+                "exists",
+                extra=done,
+                headers={"Retry-After": "5"},
+            ) from None
     result = report.to_json()
     if report.count("failed") == len(report.outcomes):
         errors = [
@@ -62,7 +128,7 @@ def import_geojson() -> tuple[Response, int]:
                 f"features[{o.index}].{o.field}" if o.field else f"features[{o.index}]",
                 o.reason or "failed",
             )
-            for o in report.outcomes
+            for o in report.outcomes[:MAX_REPORTED]
         ]
         conflict = all(o.problem == "key_of_another_user" for o in report.outcomes)
         error_class = ConflictError if conflict else ValidationError
@@ -91,8 +157,7 @@ def job_json(job: Job) -> dict[str, Any]:
 def create_mapillary_imports() -> tuple[Response, int]:
     """Queue one job per key (202); inline mode runs them before answering."""
     user = require_user()
-    body = request.get_json(silent=True)
-    keys, options = parse_mapillary_import(body, transport_types())
+    keys, options = parse_mapillary_import(json_body(), transport_types())
     config = settings()
     session = get_session()
     try:

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from geoapi.api._http import settings, transport_types
+from geoapi.api._http import json_body, settings, transport_types
 from geoapi.auth import require_user
 from geoapi.config import Settings
 from geoapi.db import discard_session, get_session
@@ -29,6 +29,7 @@ from geoapi.errors import (
     GeoAPIError,
     NotFoundError,
     UpstreamError,
+    ValidationError,
 )
 from geoapi.fields import (
     TextError,
@@ -77,7 +78,10 @@ def _success(message: str, sequence_id: uuid.UUID, status: int = 200) -> tuple[R
 def _body() -> Mapping[str, Any]:
     """Form fields, or a JSON object; anything else is a 400."""
     if request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = json_body()
+        except ValidationError:
+            raise BadRequestError("the request body must be a JSON object") from None
         if not isinstance(body, dict):
             raise BadRequestError("the request body must be a JSON object")
         return body

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Iterator
@@ -10,11 +9,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-import ijson
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from geoapi.db import get_engine
+from geoapi.documents import inspect_document, iter_document_features
 from geoapi.store.importer import FeatureOutcome, import_records
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.store.users import find_user
@@ -24,33 +23,22 @@ from geoapi.validation import (
     FeatureError,
     ImportOptions,
     SequenceRecord,
-    iter_features,
     parse_features,
 )
+
+UNLIMITED = 2**63 - 1  # a bulk file may hold any number of features
 
 _DONE = object()
 
 
 def _stream_features(handle: IO[bytes], path: Path) -> Iterator[Any]:
-    """Features of a FeatureCollection file, parsed incrementally (constant memory)."""
-    found = False
+    """Features of a FeatureCollection (or Feature) file, parsed incrementally (constant
+    memory): one read to check the document, then the features one by one."""
     try:
-        for feature in ijson.items(handle, "features.item", use_float=True):
-            found = True
-            yield feature
-    except ijson.JSONError as exc:
-        done = "; the features before it were imported" if found else ""
-        raise click.ClickException(f"{path}: not valid JSON ({exc}){done}") from None
-    if not found:  # a single Feature, or not a FeatureCollection at all
-        handle.seek(0)
-        try:
-            document = json.load(handle)
-        except ValueError as exc:
-            raise click.ClickException(f"{path}: not valid JSON ({exc})") from None
-        try:
-            yield from iter_features(document)
-        except DocumentError as exc:
-            raise click.ClickException(f"{path}: {exc}") from None
+        document = inspect_document(handle, max_features=UNLIMITED)
+        yield from iter_document_features(handle, document)
+    except DocumentError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
 
 
 def _parse_in_background(

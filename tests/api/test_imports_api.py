@@ -102,19 +102,43 @@ def test_every_feature_failing_is_422_naming_each(
     assert sequence_count(engine) == 0
 
 
-def test_partial_success_lists_every_outcome(
+def test_one_invalid_feature_anywhere_is_422_and_nothing_is_written(
+    client: FlaskClient, make_user: Callable[..., Any], engine: Engine
+) -> None:
+    """The whole document is validated before anything is written ([good, bad, good])."""
+    _, token = make_user("mix")
+    bad = make_feature("bad", WALK, captured_at="0001-01-01T00:00:00+01:00")  # year 0 in UTC
+    features = [make_feature("ok", WALK), bad, make_feature("ok2", [(1.0, 1.0)])]
+    document = {"type": "FeatureCollection", "features": features}
+    response = client.post(URL, json=document, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json["errors"] == [
+        {
+            "field": "features[1].properties.captured_at",
+            "message": response.json["errors"][0]["message"],
+        }
+    ]
+    assert "years 1-9999" in response.json["errors"][0]["message"]
+    assert (response.json["imported"], response.json["failed"]) == (0, 1)
+    assert sequence_count(engine) == 0
+
+
+def test_partial_success_at_write_time_lists_every_outcome(
     client: FlaskClient, make_user: Callable[..., Any], engine: Engine
 ) -> None:
     _, token = make_user("mix")
-    bad = make_feature("bad", WALK)
-    del bad["properties"]["key"]
-    document = {"type": "FeatureCollection", "features": [make_feature("ok", WALK), bad]}
+    assert (
+        client.post(URL, json=make_feature("old", WALK), headers=bearer(token)).status_code == 201
+    )
+    document = {
+        "type": "FeatureCollection",
+        "features": [make_feature("old", WALK), make_feature("new", WALK[:1])],
+    }
     response = client.post(URL, json=document, headers=bearer(token))
     assert response.status_code == 201
     statuses = [(r["index"], r["status"]) for r in response.json["results"]]
-    assert statuses == [(0, "imported"), (1, "failed")]
-    assert response.json["results"][1]["field"] == "properties.key"
-    assert sequence_count(engine) == 1
+    assert statuses == [(0, "exists"), (1, "imported")]
+    assert sequence_count(engine) == 2
 
 
 def test_key_of_another_user_is_409(
@@ -195,7 +219,8 @@ def test_nan_in_json_body_is_rejected(
         URL, data=text_body, headers=bearer(token), content_type="application/json"
     )
     assert response.status_code == 422
-    assert "finite" in response.json["errors"][0]["message"]
+    # NaN is not JSON (RFC 8259): the streaming parser refuses the body outright.
+    assert "not valid JSON" in response.json["errors"][0]["message"]
     assert sequence_count(engine) == 0
 
 
