@@ -29,6 +29,9 @@ class Settings:
     max_overflow: int = 5
     pool_timeout_s: float = 10.0
     statement_timeout_ms: int = 15_000
+    # A transaction left idle (a streamed export whose client stopped reading) is ended by
+    # PostgreSQL after this long, so its connection goes back to the pool.
+    idle_in_transaction_timeout_ms: int = 60_000
     # PostGIS's high cost estimates trigger JIT, which can turn 0.1 s queries into seconds.
     jit: bool = False
     max_import_bytes: int = 64 * 1024 * 1024
@@ -70,6 +73,7 @@ class Settings:
         positive = (
             "pool_size",
             "statement_timeout_ms",
+            "idle_in_transaction_timeout_ms",
             "max_import_bytes",
             "max_body_bytes",
             "import_max_features",

@@ -6,7 +6,9 @@ Session or Connection from here; they own their transactions (``geoapi.store.tra
 
 from __future__ import annotations
 
+import psycopg2
 import psycopg2.errors
+import sqlalchemy.exc
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
@@ -32,7 +34,10 @@ def make_engine(
     statement on its own (no BEGIN/ROLLBACK round trips), for read-only hot paths such as tiles.
     """
     timeout = statement_timeout_ms or settings.statement_timeout_ms
-    options = f"-c statement_timeout={int(timeout)} -c jit={'on' if settings.jit else 'off'}"
+    options = (
+        f"-c statement_timeout={int(timeout)} -c jit={'on' if settings.jit else 'off'}"
+        f" -c idle_in_transaction_session_timeout={int(settings.idle_in_transaction_timeout_ms)}"
+    )
     extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_engine(
         settings.database_url,
@@ -100,3 +105,21 @@ def discard_session() -> None:
 def statement_timed_out(exc: BaseException) -> bool:
     """Whether a database error is PostgreSQL cancelling a statement (``statement_timeout``)."""
     return isinstance(getattr(exc, "orig", None), psycopg2.errors.QueryCanceled)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot serve now (down, restarting, out of
+    connections, a dropped connection, a full pool): worth a retry, not a bug."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):  # no pooled connection came free
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    original = getattr(exc, "orig", None)
+    return isinstance(original, psycopg2.OperationalError | psycopg2.InterfaceError)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of a database error for the log (no statement, no parameters)."""
+    original = getattr(exc, "orig", None) or exc
+    first = str(original).strip().splitlines()[:1]
+    return f"{type(original).__name__}: {first[0][:200] if first else ''}"

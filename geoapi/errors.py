@@ -132,6 +132,27 @@ def _render(error: GeoAPIError) -> Response:
     return response
 
 
+RETRY_AFTER_S = "5"
+
+
+def as_problem(error: Exception) -> GeoAPIError | None:
+    """The client-facing error an exception stands for, when it is not a bug: an outage of
+    the database (503 with Retry-After), or text PostgreSQL cannot store (400)."""
+    if db.statement_timed_out(error):
+        return ServiceUnavailableError(
+            "the database did not answer in time; retry shortly",
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    if db.database_unavailable(error):
+        return ServiceUnavailableError(
+            "the database is unavailable; retry shortly", headers={"Retry-After": RETRY_AFTER_S}
+        )
+    if isinstance(error, UnicodeEncodeError) or "NUL (0x00)" in str(error):
+        # psycopg2 refuses NUL and lone surrogates before anything reaches the database.
+        return BadRequestError("text values must be valid Unicode without NUL (0x00) characters")
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers that turn every error path into problem+json."""
 
@@ -154,23 +175,15 @@ def init_app(app: Flask) -> None:
                 response.headers[key] = value
         return response
 
-    @app.errorhandler(ValueError)
-    def handle_value_error(error: ValueError) -> Response:
-        # psycopg2 refuses NUL in text before anything reaches the database: the client's fault.
-        if "NUL (0x00)" in str(error):
-            db.discard_session()
-            return problem_response(
-                400,
-                "Bad Request",
-                "text values may not contain NUL (0x00) characters",
-                slug="bad-request",
-            )
-        return handle_unexpected(error)
-
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
-        log.exception("unhandled error")
         db.discard_session()
+        problem = as_problem(error)
+        if problem is not None:
+            if problem.status >= 500:  # one line, not a traceback: an outage is not a bug
+                log.warning("%s (%s)", problem.detail, db.describe(error))
+            return _render(problem)
+        log.exception("unhandled error")
         return problem_response(
             500, "Internal Server Error", "an unexpected error occurred; it has been logged"
         )

@@ -285,5 +285,7 @@ def streamed(chunks: Iterator[str], mimetype: str, filename: str | None = None) 
     response = Response(stream_with_context(chunks), mimetype=mimetype)
     if filename:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["X-Accel-Buffering"] = "no"  # proxies pass chunks on as they come
+    # A buffering proxy (geoapi serve's nginx) takes the whole stream at once, so a client
+    # that reads slowly holds no worker thread and no database connection.
+    response.headers["X-Accel-Buffering"] = "yes"
     return response

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from geoapi.db import get_engine
-from geoapi.errors import ServiceUnavailableError
+from geoapi.errors import RETRY_AFTER_S, ServiceUnavailableError
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -23,5 +23,7 @@ def healthz() -> Response:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.warning("health check failed: %s", exc.__class__.__name__)
-        raise ServiceUnavailableError("the database is unreachable") from None
+        raise ServiceUnavailableError(
+            "the database is unreachable", headers={"Retry-After": RETRY_AFTER_S}
+        ) from None
     return jsonify(status="ok", database="ok")

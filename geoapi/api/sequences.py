@@ -21,6 +21,7 @@ from geoapi.auth import optional_user, require_user
 from geoapi.bodies import parse_sequence_changes
 from geoapi.db import get_session
 from geoapi.errors import ConflictError, bad_parameter
+from geoapi.geo import parse_bbox
 from geoapi.paging import LIST_LIMIT
 from geoapi.store.sequences import (
     SORTS,
@@ -91,11 +92,13 @@ def list_view() -> Response:
     user = optional_user()
     reject_nul(request.args.items(multi=True))
     filters = request_filters()
+    bbox = parse_bbox(request.args.get("bbox"), request.args.get("bbox-crs"))
     sort = _sort()
     limit = LIST_LIMIT.page_size(request.args.get("limit"))
     page = list_sequences(
         get_session(),
         filters,
+        bbox=bbox,
         sort=sort,
         limit=limit,
         cursor=request.args.get("cursor"),

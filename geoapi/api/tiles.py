@@ -17,11 +17,10 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from geoapi.api._http import JSON, public_url, request_filters, settings
-from geoapi.db import get_tile_engine, statement_timed_out
-from geoapi.errors import ServiceUnavailableError
+from geoapi.db import get_tile_engine
 from geoapi.filters import FILTER_NAMES, SequenceFilters
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.store.tiles import get_tile, tile_bounds
@@ -82,15 +81,7 @@ def tile(z: str, x: str, name: str) -> Response:
         timeout = config.tile_statement_timeout_ms
         return get_tile(conn, address.z, address.x, address.y, filters, limits, timeout_ms=timeout)
 
-    try:
-        data = _read(read)
-    except OperationalError as exc:
-        if not statement_timed_out(exc):
-            raise
-        raise ServiceUnavailableError(
-            f"the tile took longer than {config.tile_statement_timeout_ms} ms",
-            headers={"Retry-After": "5"},
-        ) from None
+    data = _read(read)  # a statement timeout or an outage is a 503 (geoapi.errors)
     headers = {"Cache-Control": config.tile_cache_control, "Vary": "Accept-Encoding"}
     if not data:
         return _bodiless(204, headers)

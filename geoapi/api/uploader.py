@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from geoapi.api._http import json_body, settings, transport_types
@@ -30,6 +31,7 @@ from geoapi.errors import (
     NotFoundError,
     UpstreamError,
     ValidationError,
+    as_problem,
 )
 from geoapi.fields import (
     TextError,
@@ -69,6 +71,16 @@ def _geoapi_error(error: GeoAPIError) -> Response:
 def _http_error(error: HTTPException) -> Response:
     discard_session()
     return _legacy(error.code or 500, error.description or error.name)
+
+
+@bp.errorhandler(SQLAlchemyError)
+def _database_error(error: SQLAlchemyError) -> Response:
+    """An outage is a 503 in the uploader's shape too (anything else stays a logged 500)."""
+    problem = as_problem(error)
+    if problem is None:
+        raise error
+    discard_session()
+    return _legacy(problem.status, problem.detail, problem.headers)
 
 
 def _success(message: str, sequence_id: uuid.UUID, status: int = 200) -> tuple[Response, int]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from geoapi.bodies import UNSET, SequenceChanges
 from geoapi.errors import ForbiddenError, NotFoundError
 from geoapi.filters import SequenceFilters
+from geoapi.geo import BBox, envelope_params
 from geoapi.paging import cursor_datetime, cursor_int, cursor_uuid, decode_cursor, encode_cursor
 from geoapi.store import read_sql, transaction
 from geoapi.store.models import Sequence, Tour, TourSequence
@@ -52,14 +53,17 @@ def list_sequences(
     session: Session,
     filters: SequenceFilters,
     *,
+    bbox: BBox | None = None,
     sort: str,
     limit: int,
     cursor: str | None,
     viewer_id: uuid.UUID | None,
 ) -> SequencePage:
-    """One keyset page of published sequences matching ``filters``, newest or most liked first."""
+    """One keyset page of published sequences matching ``filters`` (and meeting ``bbox``),
+    newest or most liked first."""
     params: dict[str, Any] = {
         **filters.params(),
+        **envelope_params(bbox),
         "viewer_id": viewer_id,
         "limit": limit + 1,
         "c_id": None,

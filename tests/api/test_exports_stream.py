@@ -146,8 +146,12 @@ def test_bad_export_parameters_are_400(client: FlaskClient, query: str, field: s
 
 
 def load_photos(engine: Engine, owner_id: uuid.UUID, sequences: int, photos: int) -> None:
-    """``sequences`` published sequences of ``photos`` photos each, inserted in bulk by SQL."""
+    """``sequences`` published sequences of ``photos`` photos each, inserted in bulk by SQL.
+
+    Test data, not a request: no request-time statement timeout (a busy machine takes longer).
+    """
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(
             text(
                 "INSERT INTO sequences (owner_id, mapillary_key, title, geom, photo_count)"

@@ -458,6 +458,20 @@ def test_list_filters(client: FlaskClient, make_user: MakeUser, engine: Engine) 
     assert list_ids(client, "?pano=false&username=bob") == []
 
 
+def test_list_by_bbox_as_documented(
+    client: FlaskClient, make_user: MakeUser, engine: Engine
+) -> None:
+    owner, _ = make_user("owner")
+    lisbon = add_sequence(engine, owner.id, "lisbon", [(-9.14, 38.71), (-9.13, 38.72)])
+    fiji = add_sequence(engine, owner.id, "fiji", [(179.9, -17.0), (179.95, -17.01)])
+    add_sequence(engine, owner.id, "porto", [(-8.61, 41.15)])
+    assert list_ids(client, "?bbox=-9.2,38.6,-9.0,38.8") == [str(lisbon)]
+    assert list_ids(client, "?bbox=179,-18,-179,-16") == [str(fiji)]  # across the antimeridian
+    assert list_ids(client, "?bbox=0,0,1,1") == []
+    assert list_ids(client, "?bbox=-9.2,38.6,-9.0,38.8&sort=most_liked") == [str(lisbon)]
+    assert_problem(client.get("/api/v1/sequences?bbox=1,2,3"), 400, "bbox")
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [

@@ -29,14 +29,7 @@ LEFT JOIN transport_types tt ON tt.id = s.transport_type_id
 LEFT JOIN transport_types tp ON tp.id = tt.parent_id
 WHERE
 /*@include sequence_filters*/
-    AND (CAST(:e1_xmin AS float8) IS NULL
-         OR (s.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
-             AND (s.geom @ ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
-                  OR ST_Intersects(s.geom, ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326))))
-         OR (CAST(:e2_xmin AS float8) IS NOT NULL
-             AND s.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)
-             AND (s.geom @ ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)
-                  OR ST_Intersects(s.geom, ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))))
+    AND /*@include sequence_bbox*/
     AND (CAST(:after_k1 AS uuid) IS NULL OR s.id > CAST(:after_k1 AS uuid))
     AND (CAST(:item_id AS uuid) IS NULL OR s.id = CAST(:item_id AS uuid))
 ORDER BY s.id
