@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import requests
 from werkzeug.serving import make_server
 
 
@@ -49,3 +56,65 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+GEOAPI = str(ROOT / ".venv" / "bin" / "geoapi")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def geoapi_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``geoapi`` command: this test database, a real secret, no other
+    GEOAPI_* variable of the caller's."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GEOAPI_")}
+    env.update(
+        {
+            "GEOAPI_DATABASE_URL": database_url,
+            "GEOAPI_SECRET_KEY": "served-by-the-test-suite-" + "s" * 32,
+            **extra,
+        }
+    )
+    return env
+
+
+@dataclass
+class Served:
+    base: str
+    process: subprocess.Popen[str]
+    output: str = ""
+
+
+@contextmanager
+def geoapi_serve(env: dict[str, str], *args: str) -> Iterator[Served]:
+    """``geoapi serve`` as a real process on a free port, up once /healthz answers; its
+    output (access log included) is in ``served.output`` after the block."""
+    port = free_port()
+    process = subprocess.Popen(
+        [GEOAPI, "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served = Served(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{served.base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError("geoapi serve did not start")
+            time.sleep(0.2)
+        yield served
+    finally:
+        process.terminate()
+        served.output, _ = process.communicate(timeout=60)

@@ -7,19 +7,15 @@ stored nowhere and their code never exchanged.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from fake_mapillary import FakeMapillary, fake_mapillary_fixture  # noqa: F401
-from helpers import bearer, serve_in_thread
+from helpers import GEOAPI, bearer, free_port, geoapi_env, geoapi_serve, serve_in_thread
 from mapillary_support import (  # noqa: F401
     AppFactory,
     make_mapillary_app_fixture,
@@ -27,8 +23,6 @@ from mapillary_support import (  # noqa: F401
 from sqlalchemy import Engine, text
 
 MakeUser = Any
-ROOT = Path(__file__).resolve().parents[2]
-GEOAPI = str(ROOT / ".venv" / "bin" / "geoapi")
 
 
 @pytest.fixture(name="base")
@@ -153,38 +147,27 @@ def test_trusted_hosts_are_configurable(make_mapillary_app: AppFactory) -> None:
 # --- the served command ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _env(database_url: str, fake: FakeMapillary, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GEOAPI_")}
-    env.update(
-        {
-            "GEOAPI_DATABASE_URL": database_url,
-            "GEOAPI_MAPILLARY_CLIENT_ID": fake.client_id,
-            "GEOAPI_MAPILLARY_CLIENT_SECRET": fake.client_secret,
-            "GEOAPI_MAPILLARY_API_V4_URL": fake.url,
-            "GEOAPI_MAPILLARY_AUTHORIZE_URL": f"{fake.url}/connect",
-            "GEOAPI_MAPILLARY_TOKEN_URL": f"{fake.url}/token",
-            "OAUTHLIB_INSECURE_TRANSPORT": "1",
-            **extra,
-        }
+    return geoapi_env(
+        database_url,
+        GEOAPI_MAPILLARY_CLIENT_ID=fake.client_id,
+        GEOAPI_MAPILLARY_CLIENT_SECRET=fake.client_secret,
+        GEOAPI_MAPILLARY_API_V4_URL=fake.url,
+        GEOAPI_MAPILLARY_AUTHORIZE_URL=f"{fake.url}/connect",
+        GEOAPI_MAPILLARY_TOKEN_URL=f"{fake.url}/token",
+        OAUTHLIB_INSECURE_TRANSPORT="1",
+        **extra,
     )
-    return env
 
 
 def test_serve_refuses_to_start_without_a_secret(
     database_url: str, fake_mapillary: FakeMapillary
 ) -> None:
-    for secret in ({}, {"GEOAPI_SECRET_KEY": "short"}, {"GEOAPI_SECRET_KEY": "dev-only-change-me"}):
-        for command in (["serve", "--port", str(_free_port())], ["worker", "--once"]):
+    for secret in ("", "short", "dev-only-change-me"):
+        for command in (["serve", "--port", str(free_port())], ["worker", "--once"]):
             done = subprocess.run(
                 [GEOAPI, *command],
-                env=_env(database_url, fake_mapillary, **secret),
+                env=_env(database_url, fake_mapillary, GEOAPI_SECRET_KEY=secret),
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -198,39 +181,19 @@ def test_serve_refuses_to_start_without_a_secret(
 def test_no_state_or_code_reaches_the_access_log(
     database_url: str, fake_mapillary: FakeMapillary, make_user: MakeUser, engine: Engine
 ) -> None:
-    """A whole link through `geoapi serve` (gunicorn, access log on): no state, no code."""
+    """A whole link through `geoapi serve` (nginx, gunicorn's access log on): no state, no
+    code in the output."""
     _bob, token = make_user("bob")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = _env(database_url, fake_mapillary, GEOAPI_SECRET_KEY="s" * 48)
-    server = subprocess.Popen(
-        [GEOAPI, "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "serve did not start"
-            time.sleep(0.2)
+    env = _env(database_url, fake_mapillary)
+    with geoapi_serve(env, "--workers", "1", "--threads", "2") as served:
         browser = requests.Session()
-        authorize_url = _start(base, token, browser)
+        authorize_url = _start(served.base, token, browser)
         with browser.get(authorize_url, allow_redirects=False, timeout=5) as consent:
             callback = consent.headers["Location"]
         assert browser.get(callback, timeout=5).status_code == 200
         assert len(_accounts(engine)) == 1
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
     query = parse_qs(urlsplit(callback).query)
     state, code = query["state"][0], query["code"][0]
-    assert "GET /auth/mapillary/callback?" in output  # the request was logged ...
-    assert state not in output and code not in output  # ... without its secrets
-    assert "state=***" in output and "code=***" in output
+    assert "GET /auth/mapillary/callback?" in served.output  # the request was logged ...
+    assert state not in served.output and code not in served.output  # ... without its secrets
+    assert "state=***" in served.output and "code=***" in served.output
