@@ -6,9 +6,6 @@ Session or Connection from here; they own their transactions (``geoapi.store.tra
 
 from __future__ import annotations
 
-import psycopg2
-import psycopg2.errors
-import sqlalchemy.exc
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
@@ -100,26 +97,3 @@ def discard_session() -> None:
     if session is not None:
         session.rollback()
         session.close()
-
-
-def statement_timed_out(exc: BaseException) -> bool:
-    """Whether a database error is PostgreSQL cancelling a statement (``statement_timeout``)."""
-    return isinstance(getattr(exc, "orig", None), psycopg2.errors.QueryCanceled)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether an error means the database cannot serve now (down, restarting, out of
-    connections, a dropped connection, a full pool): worth a retry, not a bug."""
-    if isinstance(exc, sqlalchemy.exc.TimeoutError):  # no pooled connection came free
-        return True
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    original = getattr(exc, "orig", None)
-    return isinstance(original, psycopg2.OperationalError | psycopg2.InterfaceError)
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line account of a database error for the log (no statement, no parameters)."""
-    original = getattr(exc, "orig", None) or exc
-    first = str(original).strip().splitlines()[:1]
-    return f"{type(original).__name__}: {first[0][:200] if first else ''}"

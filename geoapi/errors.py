@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from geoapi import db
+from geoapi import db, store
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -138,14 +138,19 @@ RETRY_AFTER_S = "5"
 def as_problem(error: Exception) -> GeoAPIError | None:
     """The client-facing error an exception stands for, when it is not a bug: an outage of
     the database (503 with Retry-After), or text PostgreSQL cannot store (400)."""
-    if db.statement_timed_out(error):
+    if store.statement_timed_out(error):
         return ServiceUnavailableError(
             "the database did not answer in time; retry shortly",
             headers={"Retry-After": RETRY_AFTER_S},
         )
-    if db.database_unavailable(error):
+    if store.database_unavailable(error):
         return ServiceUnavailableError(
             "the database is unavailable; retry shortly", headers={"Retry-After": RETRY_AFTER_S}
+        )
+    if store.write_conflicted(error):
+        return ServiceUnavailableError(
+            "a concurrent write conflicted with this one, which changed nothing; retry it",
+            headers={"Retry-After": "1"},
         )
     if isinstance(error, UnicodeEncodeError) or "NUL (0x00)" in str(error):
         # psycopg2 refuses NUL and lone surrogates before anything reaches the database.
@@ -181,7 +186,7 @@ def init_app(app: Flask) -> None:
         problem = as_problem(error)
         if problem is not None:
             if problem.status >= 500:  # one line, not a traceback: an outage is not a bug
-                log.warning("%s (%s)", problem.detail, db.describe(error))
+                log.warning("%s (%s)", problem.detail, store.describe(error))
             return _render(problem)
         log.exception("unhandled error")
         return problem_response(

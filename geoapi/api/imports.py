@@ -22,6 +22,7 @@ from geoapi.db import get_engine, get_session
 from geoapi.documents import (
     Document,
     TooManyFeaturesError,
+    has_lone_surrogate,
     inspect_document,
     iter_document_features,
 )
@@ -88,6 +89,9 @@ def import_geojson() -> tuple[Response, int]:
     user = require_user()
     config = settings()
     with spooled_body(config.max_import_bytes) as handle:
+        if has_lone_surrogate(handle):
+            detail = "the body escapes half a surrogate pair (such as \\ud800): not Unicode text"
+            raise ValidationError(detail, errors=[field_error("body", detail)])
         try:
             document = inspect_document(handle, max_features=config.import_max_features)
         except TooManyFeaturesError as exc:

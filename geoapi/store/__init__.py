@@ -15,6 +15,10 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg2
+import psycopg2.errors
+import sqlalchemy.exc
+from psycopg2.errors import QueryCanceled
 from sqlalchemy.orm import Session
 
 P = ParamSpec("P")
@@ -56,3 +60,37 @@ def committed(work: Callable[Concatenate[Any, P], T]) -> Callable[Concatenate[Se
             return work(session, *args, **kwargs)
 
     return unit
+
+
+# Database errors that are not bugs ----------------------------------------------------------
+
+
+def statement_timed_out(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL cancelling a statement (``statement_timeout``)."""
+    return isinstance(getattr(exc, "orig", None), QueryCanceled)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot serve now (down, restarting, out of
+    connections, a dropped connection, a full pool): worth a retry, not a bug."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):  # no pooled connection came free
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    original = getattr(exc, "orig", None)
+    if isinstance(original, psycopg2.errors.TransactionRollbackError | QueryCanceled):
+        return False  # a deadlock or a timeout: this transaction's trouble, not an outage
+    return isinstance(original, psycopg2.OperationalError | psycopg2.InterfaceError)
+
+
+def write_conflicted(exc: BaseException) -> bool:
+    """Whether a transaction was rolled back for a conflict with a concurrent one (deadlock,
+    serialization failure): retrying it is the cure."""
+    return isinstance(getattr(exc, "orig", None), psycopg2.errors.TransactionRollbackError)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of a database error for the log (no statement, no parameters)."""
+    original = getattr(exc, "orig", None) or exc
+    first = str(original).strip().splitlines()[:1]
+    return f"{type(original).__name__}: {first[0][:200] if first else ''}"

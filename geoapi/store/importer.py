@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from geoapi.fields import MAX_TITLE
-from geoapi.store import read_sql
+from geoapi.store import database_unavailable, read_sql
 from geoapi.store.taxonomy import load_transport_types, replace_tags
 from geoapi.taxonomy import TaxonomyError, TransportTypes
 from geoapi.validation import (
@@ -175,6 +175,8 @@ def _write_one(
             if outcome.status != "imported":
                 transaction.rollback()
     except DBAPIError as exc:
+        if database_unavailable(exc):  # an outage, not this sequence's fault: stop here
+            raise
         if isinstance(exc.orig, psycopg2.errors.UniqueViolation):  # a concurrent writer
             return _image_key_taken(record)
         return FeatureOutcome(
@@ -204,7 +206,9 @@ def _write_batch(
             with conn.begin():
                 for index, record in records:
                     outcomes[index] = write_sequence(conn, owner_id, record, tt, source)
-        except DBAPIError:
+        except DBAPIError as exc:
+            if database_unavailable(exc):
+                raise
             outcomes.clear()
     for index, record in records:
         if index not in outcomes:
@@ -240,6 +244,8 @@ def import_records(
     transport_types: TransportTypes | None = None,
 ) -> Iterator[FeatureOutcome]:
     """Write validated records; every sequence is atomic and reported once it is committed.
+    An outage of the database (``geoapi.store.database_unavailable``) stops the run with the
+    error; the outcomes yielded before it are exactly what was committed.
 
     ``batch_size`` sequences share a commit (bulk import); ``writers`` > 1 writes batches on
     that many connections at once, so PostgreSQL uses more than one core. Outcomes come in
