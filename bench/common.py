@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -110,12 +111,19 @@ def wait_for(url: str, timeout: float = 60.0) -> None:
 
 
 def start_geoapi(
-    url: str, port: int, workers: int = 2, threads: int = 4
+    url: str, port: int, workers: int = 2, threads: int = 4, *extra: str, **settings: str
 ) -> subprocess.Popen[bytes]:
-    """``geoapi serve`` on ``port`` against ``url`` (output discarded); caller stops it."""
-    env = {**os.environ, "GEOAPI_DATABASE_URL": url, "GEOAPI_LOG_LEVEL": "WARNING"}
+    """``geoapi serve`` on ``port`` against ``url`` (output discarded), as ``make run`` serves
+    (nginx in front); ``extra`` arguments and ``GEOAPI_*`` ``settings`` added; caller stops it."""
+    env = {
+        **os.environ,
+        "GEOAPI_DATABASE_URL": url,
+        "GEOAPI_LOG_LEVEL": "WARNING",
+        "GEOAPI_SECRET_KEY": secrets.token_urlsafe(48),
+        **{f"GEOAPI_{name.upper()}": value for name, value in settings.items()},
+    }
     cmd = [GEOAPI, "serve", "--port", str(port), "--workers", str(workers)]
-    cmd += ["--threads", str(threads)]
+    cmd += ["--threads", str(threads), *extra]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(f"http://127.0.0.1:{port}/healthz")
     return proc

@@ -38,6 +38,9 @@ class Settings:
     # Every other JSON body (edits, likes, tours, jobs): far smaller than any real one.
     max_body_bytes: int = 1024 * 1024
     import_max_features: int = 100_000
+    # Streamed downloads (exports, pages over 1,000 features) at once per worker process: the
+    # rest of its threads stay free for everything else.
+    max_streams: int = 2
     tile_cache_control: str = "public, max-age=3600"
     tile_max_features: int = 20_000
     tile_statement_timeout_ms: int = 5_000
@@ -76,6 +79,7 @@ class Settings:
             "idle_in_transaction_timeout_ms",
             "max_import_bytes",
             "max_body_bytes",
+            "max_streams",
             "import_max_features",
             "tile_max_features",
             "tile_statement_timeout_ms",

@@ -6,6 +6,8 @@ serialises the result; no view imports another view.
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, Response, request
 
 from geoapi.api import (
@@ -24,6 +26,7 @@ from geoapi.api import (
     uploader,
     viewer,
 )
+from geoapi.api._http import STREAM_SLOTS
 
 BLUEPRINTS = (
     health,
@@ -60,7 +63,8 @@ def add_cors_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register every blueprint and the CORS headers."""
+    """Register every blueprint, the CORS headers and the worker's stream slots."""
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
     app.after_request(add_cors_headers)
+    app.extensions[STREAM_SLOTS] = threading.BoundedSemaphore(app.config["GEOAPI"].max_streams)

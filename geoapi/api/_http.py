@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from geoapi.errors import (
     ConflictError,
     NotFoundError,
     PayloadTooLargeError,
+    ServiceUnavailableError,
     ValidationError,
     bad_parameter,
     field_error,
@@ -45,6 +47,7 @@ COLLECTION_PARAMS: dict[str, frozenset[str]] = {
 }
 Batches = Iterator[list[tuple[str, Key]]]
 MAPILLARY_LOGIN_PATH = "/auth/mapillary/login"
+STREAM_SLOTS = "geoapi.stream_slots"
 
 
 def settings() -> Settings:
@@ -241,16 +244,52 @@ def item_query(collection: CollectionId, *, extra: frozenset[str], limit: LimitR
 # Streamed GeoJSON -------------------------------------------------------------------------------
 
 
+class _Stream(Iterator[list[tuple[str, Key]]]):
+    """Batches of a streamed response holding one of the worker's stream slots (and, through
+    ``batches``, a database connection) until exhausted or closed; never longer."""
+
+    def __init__(self, first: list[tuple[str, Key]] | None, batches: Batches, release: Any):
+        self._first, self._batches, self._release = first, batches, release
+
+    def __next__(self) -> list[tuple[str, Key]]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        try:
+            return next(self._batches)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            close = getattr(self._batches, "close", None)
+            if close is not None:
+                close()  # the cursor's connection goes back to the pool
+            release()
+
+    def __del__(self) -> None:  # a response never iterated (the client went away first)
+        self.close()
+
+
 def primed(batches: Batches) -> Batches:
-    """Run the query now (so a database error is still a problem response), then stream."""
-    first = next(batches, None)
-
-    def rest() -> Batches:
-        if first is not None:
-            yield first
-            yield from batches
-
-    return rest()
+    """Take one of this worker's stream slots (GEOAPI_MAX_STREAMS; 503 to retry when all are
+    streaming, so streams never take every thread), run the query now (a database error is
+    still a problem response), then stream."""
+    slots: threading.BoundedSemaphore = current_app.extensions[STREAM_SLOTS]
+    if not slots.acquire(blocking=False):
+        limit = settings().max_streams
+        raise ServiceUnavailableError(
+            f"this server streams {limit} downloads at once per worker already; retry shortly",
+            headers={"Retry-After": "10"},
+        )
+    try:
+        first = next(batches, None)
+    except BaseException:
+        slots.release()
+        raise
+    return _Stream(first, batches, slots.release)
 
 
 def capped(batches: Batches, limit: int, state: dict[str, bool]) -> Batches:

@@ -248,3 +248,28 @@ def test_100k_photos_stream_in_constant_memory(
     if large["rss_growth_kb"] >= 0:
         # a client-side cursor keeps every row in libpq (~37 MB here), invisible to tracemalloc
         assert large["rss_growth_kb"] * 1024 < large["bytes"] / 3, (small, large)
+
+
+def test_streams_at_once_are_bounded_and_released(
+    database_url: str, make_user: Callable[..., Any], engine: Engine
+) -> None:
+    """GEOAPI_MAX_STREAMS per worker: one more is a 503 to retry, never a stuck thread; a slot
+    comes back when its stream ends, is closed, or is never read at all."""
+    from geoapi import create_app
+
+    owner, _token = make_user("streams")
+    load_photos(engine, owner.id, 3, 5)
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "MAX_STREAMS": 1})
+    client = app.test_client()
+    first = client.get(URL, buffered=False)
+    assert first.status_code == 200
+    second = client.get(URL)
+    assert second.status_code == 503 and second.headers["Retry-After"]
+    assert second.mimetype == "application/problem+json"
+    first.close()  # the client went away
+    finished = client.get(URL)
+    assert finished.status_code == 200 and len(finished.json["features"]) == 3
+    never_read = client.get(URL, buffered=False)
+    del never_read
+    assert client.get(URL).status_code == 200
+    app.extensions["geoapi.engine"].dispose()
