@@ -7,7 +7,7 @@ PORT ?= 8000
 # once, in this git-ignored file (mode 0600). A deployment sets its own.
 SECRET_FILE := instance/secret_key
 
-.PHONY: setup run test lint bench-import
+.PHONY: setup run test lint lock bench-import
 
 setup:
 	bash .ci/setup
@@ -29,6 +29,14 @@ lint: setup
 	.venv/bin/ruff check geoapi tests bench
 	.venv/bin/ruff format --check geoapi tests bench
 	.venv/bin/mypy
+
+# Refresh the pinned versions (constraints.txt, which .ci/setup installs from): resolve
+# geoapi's requirements afresh in a throwaway venv and freeze what it got.
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	.venv-lock/bin/pip freeze --exclude-editable --disable-pip-version-check > constraints.txt
+	rm -rf .venv-lock
 
 bench-import: setup
 	.venv/bin/python bench/import_bench.py
