@@ -44,7 +44,7 @@ def ensure_data(sequences: int, photos: int, files: int) -> list[Path]:
         )
         done.write_text("ok")
         print(f"generated {sequences} x {photos} in {time.perf_counter() - started:.1f}s -> {out}")
-    return sorted(out.glob("*.json")) + sorted(out.glob("*.geojson"))
+    return sorted(out.glob("sequences-*.json"))
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:

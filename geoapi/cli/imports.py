@@ -140,6 +140,7 @@ def import_command(
             batch_size=batch_size,
             writers=writers,
             transport_types=types,
+            durable=False,  # one WAL flush at the end (geoapi.store.importer.import_records)
         )
         for _ in outcomes:
             pass

@@ -7,14 +7,9 @@ sequences share a commit. Each photo becomes a Point row carrying its ``ca`` and
 
 from __future__ import annotations
 
-import queue
-import threading
 import uuid
-from array import array
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, Literal
 
 import psycopg2.errors
@@ -24,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 
 from geoapi.fields import MAX_TITLE
 from geoapi.store import database_unavailable, read_sql
+from geoapi.store.parallel import Item, batches, write_parallel
+from geoapi.store.staging import split_clashes, write_staged
 from geoapi.store.taxonomy import load_transport_types, replace_tags
 from geoapi.taxonomy import TaxonomyError, TransportTypes
 from geoapi.validation import (
@@ -89,6 +86,20 @@ def default_title(record: SequenceRecord) -> str:
     return " ".join(part for part in ("Sequence", when, record.key) if part)[:MAX_TITLE]
 
 
+def _transport_type_id(
+    record: SequenceRecord, types: TransportTypes
+) -> int | FeatureOutcome | None:
+    """The record's transport type id (None for none), or its failure."""
+    if record.transport_type is None:
+        return None
+    try:
+        return types.leaf_id(record.transport_type)
+    except TaxonomyError as exc:
+        return FeatureOutcome(
+            0, record.key, "failed", reason=str(exc), field="transport_type", problem="invalid"
+        )
+
+
 def write_sequence(
     conn: Connection,
     owner_id: uuid.UUID,
@@ -101,14 +112,9 @@ def write_sequence(
     Idempotent per key: a key the owner already has is ``exists`` and changes nothing; a key
     owned by someone else is ``failed``; neither touches the existing row.
     """
-    transport_type_id = None
-    if record.transport_type is not None:
-        try:
-            transport_type_id = transport_types.leaf_id(record.transport_type)
-        except TaxonomyError as exc:
-            return FeatureOutcome(
-                0, record.key, "failed", reason=str(exc), field="transport_type", problem="invalid"
-            )
+    transport_type_id = _transport_type_id(record, transport_types)
+    if isinstance(transport_type_id, FeatureOutcome):
+        return transport_type_id
     row = conn.execute(
         text(read_sql("insert_sequence")),
         {
@@ -130,8 +136,24 @@ def write_sequence(
             "source": source,
         },
     ).one()
-    if row.sequence_id is None:
-        existing_id, existing_owner_id = row.existing_id, row.existing_owner_id
+    return _decide(
+        conn, owner_id, record, row.sequence_id, row.photos, row.existing_id, row.existing_owner_id
+    )
+
+
+def _decide(
+    conn: Connection,
+    owner_id: uuid.UUID,
+    record: SequenceRecord,
+    sequence_id: uuid.UUID | None,
+    photos: int,
+    existing_id: uuid.UUID | None,
+    existing_owner_id: uuid.UUID | None,
+) -> FeatureOutcome:
+    """The outcome of a written (or refused) sequence, from what its statement returned: the
+    new id, or the existing row of its key; neither means an image key was taken. Tags are
+    written for an imported sequence."""
+    if sequence_id is None:
         if existing_id is None:  # perhaps inserted concurrently, after the statement's snapshot
             again = conn.execute(
                 text("SELECT id, owner_id FROM sequences WHERE mapillary_key = :key"),
@@ -152,8 +174,8 @@ def write_sequence(
             )
         return _image_key_taken(record)
     if record.tags:
-        replace_tags(conn, "sequence", row.sequence_id, record.tags)
-    return FeatureOutcome(0, record.key, "imported", sequence_id=row.sequence_id, photos=row.photos)
+        replace_tags(conn, "sequence", sequence_id, record.tags)
+    return FeatureOutcome(0, record.key, "imported", sequence_id=sequence_id, photos=photos)
 
 
 def _image_key_taken(record: SequenceRecord) -> FeatureOutcome:
@@ -162,15 +184,24 @@ def _image_key_taken(record: SequenceRecord) -> FeatureOutcome:
     )
 
 
-Item = tuple[int, SequenceRecord | FeatureError]
+def _relax(conn: Connection, durable: bool) -> None:
+    """In a bulk import's transaction: commit without waiting for the WAL flush."""
+    if not durable:
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _write_one(
-    conn: Connection, owner_id: uuid.UUID, record: SequenceRecord, tt: TransportTypes, source: str
+    conn: Connection,
+    owner_id: uuid.UUID,
+    record: SequenceRecord,
+    tt: TransportTypes,
+    source: str,
+    durable: bool = True,
 ) -> FeatureOutcome:
     """One sequence in its own transaction: all of it is written, or nothing."""
     try:
         with conn.begin() as transaction:
+            _relax(conn, durable)
             outcome = write_sequence(conn, owner_id, record, tt, source)
             if outcome.status != "imported":
                 transaction.rollback()
@@ -191,7 +222,12 @@ def _write_one(
 
 
 def _write_batch(
-    conn: Connection, owner_id: uuid.UUID, batch: list[Item], tt: TransportTypes, source: str
+    conn: Connection,
+    owner_id: uuid.UUID,
+    batch: list[Item],
+    tt: TransportTypes,
+    source: str,
+    durable: bool = True,
 ) -> list[FeatureOutcome]:
     """Write a batch of sequences, each whole or not at all.
 
@@ -204,15 +240,15 @@ def _write_batch(
     if len(records) > 1:
         try:
             with conn.begin():
-                for index, record in records:
-                    outcomes[index] = write_sequence(conn, owner_id, record, tt, source)
+                _relax(conn, durable)
+                outcomes.update(_write_set(conn, owner_id, records, tt, source))
         except DBAPIError as exc:
             if database_unavailable(exc):
                 raise
             outcomes.clear()
     for index, record in records:
         if index not in outcomes:
-            outcomes[index] = _write_one(conn, owner_id, record, tt, source)
+            outcomes[index] = _write_one(conn, owner_id, record, tt, source, durable)
     result = []
     for index, item in batch:
         if isinstance(item, FeatureError):
@@ -226,10 +262,43 @@ def _write_batch(
     return result
 
 
-def _batches(items: Iterable[SequenceRecord | FeatureError], size: int) -> Iterator[list[Item]]:
-    numbered = enumerate(items)
-    while batch := list(islice(numbered, size)):
-        yield batch
+def _write_set(
+    conn: Connection,
+    owner_id: uuid.UUID,
+    records: list[tuple[int, SequenceRecord]],
+    tt: TransportTypes,
+    source: str,
+) -> dict[int, FeatureOutcome]:
+    """A batch in the caller's transaction: staged and written by one statement
+    (``geoapi.store.staging``), then the records that clash with an earlier one of the batch
+    one at a time, in input order."""
+    outcomes: dict[int, FeatureOutcome] = {}
+    staged: list[tuple[int, SequenceRecord, str, int | None]] = []
+    staged_at, later_at = split_clashes([record for _index, record in records])
+    for at in staged_at:
+        index, record = records[at]
+        transport_type_id = _transport_type_id(record, tt)
+        if isinstance(transport_type_id, FeatureOutcome):
+            outcomes[index] = transport_type_id
+        else:
+            staged.append((index, record, record.title or default_title(record), transport_type_id))
+    if staged:
+        rows = write_staged(conn, owner_id, staged, source)
+        for index, record, _title, _type in staged:
+            row = rows[index]
+            outcomes[index] = _decide(
+                conn,
+                owner_id,
+                record,
+                row.sequence_id,
+                row.photos,
+                row.existing_id,
+                row.existing_owner_id,
+            )
+    for at in later_at:
+        index, record = records[at]
+        outcomes[index] = write_sequence(conn, owner_id, record, tt, source)
+    return outcomes
 
 
 def import_records(
@@ -242,6 +311,7 @@ def import_records(
     batch_size: int = 1,
     writers: int = 1,
     transport_types: TransportTypes | None = None,
+    durable: bool = True,
 ) -> Iterator[FeatureOutcome]:
     """Write validated records; every sequence is atomic and reported once it is committed.
     An outage of the database (``geoapi.store.database_unavailable``) stops the run with the
@@ -251,126 +321,45 @@ def import_records(
     that many connections at once, so PostgreSQL uses more than one core. Outcomes come in
     completion order, each carrying its input ``index``. ``transport_types`` is the tree if the
     caller holds it already (else it is read once).
+
+    ``durable=False`` (bulk import) commits batches without waiting for their WAL to reach the
+    disk (``synchronous_commit = off``); the run ends with one commit that waits, so all it
+    reported is durable when it returns. A server crash in between may forget the last
+    batches; running the same import again writes exactly those (every write is idempotent).
     """
+
+    def write(conn: Connection, batch: list[Item]) -> list[FeatureOutcome]:
+        return _write_batch(conn, owner_id, batch, tt, source, durable)
+
     with engine.connect() as conn:
         tt = transport_types or load_transport_types(conn)
         conn.rollback()
         if writers <= 1:
-            for batch in _batches(items, batch_size):
-                for outcome in _write_batch(conn, owner_id, batch, tt, source):
-                    if on_outcome is not None:
-                        on_outcome(outcome)
-                    yield outcome
-            return
-    yield from _parallel(engine, owner_id, items, tt, source, on_outcome, batch_size, writers)
+            results = (write(conn, batch) for batch in batches(items, batch_size))
+            yield from _report(results, on_outcome)
+    if writers > 1:
+        yield from _report(write_parallel(engine, items, write, batch_size, writers), on_outcome)
+    if not durable:
+        with engine.connect() as conn:
+            flush_commits(conn)
 
 
-@dataclass
-class _Batch:
-    """A batch on its way to a writer: it waits for the earlier batches it shares a key with."""
-
-    items: list[Item]
-    after: list[threading.Event]
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-def _keys(batch: list[Item]) -> array[int]:
-    """Hashes of the sequence and image keys a batch writes, sorted (two batches sharing one
-    must not race). A hash collision only makes a batch wait for nothing: cautious, not wrong."""
-    keys: list[int] = []
-    for _index, item in batch:
-        if isinstance(item, SequenceRecord):
-            keys.append(hash(("sequence", item.key)))
-            keys.extend(map(hash, item.image_keys))
-    return array("q", sorted(keys))
-
-
-def _ordered_batches(items: Iterable[SequenceRecord | FeatureError], size: int) -> Iterator[_Batch]:
-    """Batches that know which earlier batches still in flight share a key with them.
-
-    So a writer holds a batch until those are committed, and the first sequence in input
-    order wins a clash (a key or image key given twice), whatever the writers' timing. The
-    batches in flight are few (the queue is short), so each is compared with them directly.
-    """
-    in_flight: deque[tuple[threading.Event, array[int]]] = deque()
-    for items_ in _batches(items, size):
-        while in_flight and in_flight[0][0].is_set():
-            in_flight.popleft()
-        keys = _keys(items_)
-        wanted = set(keys)
-        earlier = [
-            done for done, held in in_flight if not done.is_set() and not wanted.isdisjoint(held)
-        ]
-        batch = _Batch(items_, earlier)
-        in_flight.append((batch.done, keys))
-        yield batch
-
-
-def _parallel(
-    engine: Engine,
-    owner_id: uuid.UUID,
-    items: Iterable[SequenceRecord | FeatureError],
-    tt: TransportTypes,
-    source: str,
-    on_outcome: Callable[[FeatureOutcome], None] | None,
-    batch_size: int,
-    writers: int,
+def _report(
+    results: Iterator[list[FeatureOutcome]], on_outcome: Callable[[FeatureOutcome], None] | None
 ) -> Iterator[FeatureOutcome]:
-    """A feeder thread batches ``items``; ``writers`` threads write on their own connections."""
-    todo: queue.Queue[_Batch | None] = queue.Queue(maxsize=writers * 2)
-    done: queue.Queue[list[FeatureOutcome] | BaseException | None] = queue.Queue()
-    stop = threading.Event()
+    for outcomes in results:
+        for outcome in outcomes:
+            if on_outcome is not None:
+                on_outcome(outcome)
+            yield outcome
 
-    def feed() -> None:
-        try:
-            for batch in _ordered_batches(items, batch_size):
-                if stop.is_set():
-                    break
-                todo.put(batch)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            done.put(exc)
-        for _ in range(writers):
-            todo.put(None)
 
-    def write() -> None:
-        try:
-            with engine.connect() as conn:
-                while (batch := todo.get()) is not None:
-                    try:
-                        for earlier in batch.after:
-                            while not earlier.wait(0.05) and not stop.is_set():
-                                pass
-                        if not stop.is_set():
-                            done.put(_write_batch(conn, owner_id, batch.items, tt, source))
-                    finally:
-                        batch.done.set()
-        except BaseException as exc:
-            done.put(exc)
-        done.put(None)
-
-    threads = [threading.Thread(target=feed, daemon=True)]
-    threads += [threading.Thread(target=write, daemon=True) for _ in range(writers)]
-    for thread in threads:
-        thread.start()
-    finished = 0
-    error: BaseException | None = None
-    try:
-        while finished < writers:
-            got = done.get()
-            if got is None:
-                finished += 1
-            elif isinstance(got, BaseException):
-                error = error or got
-                stop.set()
-            else:
-                for outcome in got:
-                    if on_outcome is not None:
-                        on_outcome(outcome)
-                    yield outcome
-    finally:
-        stop.set()
-    if error is not None:
-        raise error
+def flush_commits(conn: Connection) -> None:
+    """Wait until every commit so far is on disk: a transaction with an id commits
+    synchronously, and its flush covers all the WAL before it."""
+    with conn.begin():
+        conn.execute(text("SET LOCAL synchronous_commit = on"))
+        conn.execute(text("SELECT txid_current()"))
 
 
 def import_feature_collection(

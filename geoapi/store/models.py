@@ -137,7 +137,7 @@ tour_tags = Table(
 class Sequence(Base):
     __tablename__ = "sequences"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="time_ordered_uuid()")
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     mapillary_key: Mapped[str | None] = mapped_column(Text, unique=True)
     mapillary_user_key: Mapped[str | None] = mapped_column(Text)
@@ -181,7 +181,7 @@ class Sequence(Base):
 class Photo(Base):
     __tablename__ = "photos"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="gen_random_uuid()")
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default="time_ordered_uuid()")
     sequence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"))
     image_key: Mapped[str] = mapped_column(Text, unique=True)
     position: Mapped[int]
