@@ -3,7 +3,7 @@
 ``filter-lang=cql2-text`` (the default; ``cql-text``, the draft name that GDAL before 3.7
 sends, is read the same way) or ``cql2-json``. Both parsers are pygeofilter's: the text
 grammar is pygeofilter's own, extended where it lags CQL2 1.0 (function-call temporal
-operators, ``INTERVAL`` with open ends, ``''`` inside strings, one-letter property names,
+operators, ``INTERVAL`` with open ends, ``ILIKE`` (which GDAL sends), ``''`` inside strings, one-letter property names,
 ``BBOX(...)`` literals) and by ``S_DWITHIN(geometry, literal, distance[, units])``. The JSON
 tree is pre-walked for what pygeofilter reads wrongly (three-argument ``between``, ``bbox``
 literals, ``s_dwithin``, ``t_intersects``).
@@ -53,6 +53,8 @@ _TEXT_EXTENSION = (
     ' "(" expression "," expression ")" -> temporal_call'
     '\n%extend spatial_predicate: "S_DWITHIN"i "(" expression "," expression "," full_number'
     ' ["," DWITHIN_UNITS] ")" -> s_dwithin'
+    '\n%extend predicate: expression "ILIKE"i expression -> ilike'
+    '\n    | expression "NOT"i "ILIKE"i expression -> not_ilike'
     + r"""
 %override interval: "INTERVAL"i "(" SINGLE_QUOTED "," SINGLE_QUOTED ")"
 %override attribute: /[a-zA-Z_][a-zA-Z_:0-9.]*/ | DOUBLE_QUOTED
