@@ -5,8 +5,9 @@ sends, is read the same way) or ``cql2-json``. Both parsers are pygeofilter's: t
 grammar is pygeofilter's own, extended where it lags CQL2 1.0 (function-call temporal
 operators, ``INTERVAL`` with open ends, ``ILIKE`` (GDAL sends it), ``''`` inside strings,
 one-letter property names, ``BBOX(...)`` literals) and by
-``S_DWITHIN(geometry, literal, distance[, units])``. The JSON tree is pre-walked for what pygeofilter reads wrongly (three-argument ``between``, ``bbox``
-literals, ``s_dwithin``, ``t_intersects``).
+``S_DWITHIN(geometry, literal, distance[, units])``. The JSON tree is pre-walked for what
+pygeofilter reads wrongly (three-argument ``between``, ``bbox`` literals, ``s_dwithin``,
+``t_intersects``).
 
 Hostile input is refused before it reaches a parser: too long, NUL, lone surrogates, nesting
 deeper than :data:`MAX_DEPTH`; any parser failure is a 400 naming ``filter``. Geometry literals
