@@ -61,7 +61,13 @@ def _etag(data: bytes, suffix: str = "") -> str:
 
 
 def _not_modified(etag: str) -> bool:
-    return request.if_none_match.contains_weak(etag.strip('"'))
+    """Whether the client holds ``etag``, as sent plain or with the encoding that
+    ``geoapi.compress`` appends to it."""
+    tag = etag.strip('"')
+    return any(
+        request.if_none_match.contains_weak(variant)
+        for variant in (tag, f"{tag}-gzip", f"{tag}-br")
+    )
 
 
 def _bodiless(status: int, headers: dict[str, str]) -> Response:
