@@ -5,10 +5,10 @@ Levels are chosen so that compressing costs less time than the bytes it saves ta
 wire (``bench/compression.py`` measures both on real pages: see bench/README.md). The lowest
 levels win: on a 2.7 MB page of 1,000 sequences gzip 1 takes 16 ms for a ratio of 0.33 (level
 5: 45 ms for 0.27, which saves less time than it costs beyond 100 Mbit/s), and Brotli quality 1
-takes 10 ms for 0.29. Brotli is preferred where the client accepts it (``Accept-Encoding: br``). Responses that already carry a
-``Content-Encoding`` (vector tiles, compressed in their view), bodies under :data:`MIN_SIZE` and
-files sent from disk are left as they are. A strong ``ETag`` gets the encoding appended, since
-the bytes differ.
+takes 10 ms for 0.29. Brotli is preferred where the client accepts it (``br``). Responses that
+already carry a ``Content-Encoding`` (vector tiles, compressed in their view), bodies under
+:data:`MIN_SIZE` and files sent from disk are left as they are. A strong ``ETag`` gets the
+encoding appended, since the bytes differ.
 """
 
 from __future__ import annotations
