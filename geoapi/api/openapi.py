@@ -24,6 +24,7 @@ from geoapi.filters import PROPERTY_FILTERS
 from geoapi.ogc import COLLECTIONS
 from geoapi.paging import EXPORT_LIMIT, ITEMS_LIMIT, LIST_LIMIT, LimitRule
 from geoapi.queryables import FEATURE_PROPERTIES, MAX_PARAM_TEXT, MAX_SORT_KEYS
+from geoapi.tilesets import TMS_ID
 from geoapi.tiling import MAX_ZOOM
 
 bp = Blueprint("openapi", __name__)
@@ -127,6 +128,41 @@ def rule_parameters() -> Json:
             "required": True,
             "schema": {"type": "string", "enum": list(COLLECTIONS)},
         },
+        "tileMatrixSetId": {
+            "name": "tileMatrixSetId",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": [TMS_ID]},
+        },
+        "tileMatrix": {
+            "name": "tileMatrix",
+            "in": "path",
+            "required": True,
+            "description": f"Zoom, 0..{MAX_ZOOM}.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM},
+        },
+        "tileRow": {
+            "name": "tileRow",
+            "in": "path",
+            "required": True,
+            "description": "Row (from the north), 0..2^tileMatrix-1.",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "tileCol": {
+            "name": "tileCol",
+            "in": "path",
+            "required": True,
+            "description": "Column (from the west), 0..2^tileMatrix-1.",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "f_mvt": _query(
+            "f", "Tile format: mvt (the only one).", {"type": "string", "enum": ["mvt"]}
+        ),
+        "v": _query(
+            "v",
+            "The data version from the tileset or TileJSON (cache busting).",
+            {"type": "integer"},
+        ),
         "tile_z": {
             "name": "z",
             "in": "path",
