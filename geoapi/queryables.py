@@ -124,6 +124,9 @@ def queryables_schema(collection: CollectionId, schema_id: str) -> dict[str, Any
         "description": f"What a filter (CQL2) or sortby on {collection} may name.",
         "properties": properties,
         "additionalProperties": False,
+        # The draft's list, which GDAL before 3.7 reads to know what it may put in a filter
+        # (JSON Schema ignores members it does not know).
+        "queryables": [{"id": item.name} for item in QUERYABLES[collection]],
     }
 
 

@@ -96,11 +96,13 @@ def _tile_range(lon: float, lat: float, zoom: int) -> tuple[int, int]:
     return min(max(col, 0), n - 1), min(max(row, 0), n - 1)
 
 
-def matrix_limits(bounds: tuple[float, float, float, float] | None) -> list[dict[str, Any]]:
-    """tileMatrixSetLimits: the tiles each zoom needs to cover ``bounds`` (lon/lat)."""
+def matrix_limits(
+    bounds: tuple[float, float, float, float] | None, minzoom: int = 0
+) -> list[dict[str, Any]]:
+    """tileMatrixSetLimits: the tiles each zoom from ``minzoom`` needs to cover ``bounds``."""
     west, south, east, north = bounds or WORLD_BOUNDS
     limits = []
-    for zoom in range(MAX_ZOOM + 1):
+    for zoom in range(minzoom, MAX_ZOOM + 1):
         min_col, min_row = _tile_range(west, north, zoom)
         max_col, max_row = _tile_range(east, south, zoom)
         limits.append(
@@ -151,6 +153,7 @@ def tileset(
     data version and filters)."""
     names = COLLECTION_LAYERS[collection] if collection else tuple(v["id"] for v in VECTOR_LAYERS)
     box = bounds or WORLD_BOUNDS
+    layers = _layers(names)
     template = root + "/{tileMatrix}/{tileRow}/{tileCol}" + (f"?{tile_query}" if tile_query else "")
     return {
         "title": f"geoapi {collection or 'sequences and photos'}",
@@ -158,13 +161,14 @@ def tileset(
         "dataType": "vector",
         "crs": EPSG3857_URI,
         "tileMatrixSetURI": TMS_URI,
-        "tileMatrixSetLimits": matrix_limits(bounds),
+        # No tile holds any of these layers below their lowest zoom (photos: 14).
+        "tileMatrixSetLimits": matrix_limits(bounds, min(int(v["minTileMatrix"]) for v in layers)),
         "boundingBox": {
             "lowerLeft": [box[0], box[1]],
             "upperRight": [box[2], box[3]],
             "crs": CRS84_URI,
         },
-        "layers": _layers(names),
+        "layers": layers,
         "links": [
             {"href": root, "rel": "self", "type": "application/json"},
             {

@@ -130,6 +130,7 @@ def _collection_doc(cid: CollectionId, extent: Extent, fmt: str | None) -> dict[
             link(f"{here}/items", "items", GEOJSON, f"{title} as GeoJSON"),
             link(f"{here}/items?f=html", "items", HTML, f"{title} as HTML"),
             link(f"{here}/queryables", REL_QUERYABLES, SCHEMA_JSON, "Queryables"),
+            link(f"{here}/queryables", "queryables", JSON, "Queryables (for GDAL < 3.7)"),
             link(f"{here}/tiles", REL_TILESETS_VECTOR, JSON, f"{title} as vector tiles"),
             link(
                 f"{base}/api/v1/exports/sequences.geojson?collection={cid}",

@@ -3,10 +3,11 @@ a JSON Schema (``application/schema+json``, OGC API Features Part 3), or as HTML
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, request
 
 from geoapi.api._http import (
     HTML,
+    JSON,
     SCHEMA_JSON,
     base_url,
     collection_id,
@@ -32,6 +33,11 @@ def queryables(cid: str) -> Response:
     if fmt == "html":
         page = render_template("ogc_queryables.html", schema=schema, links=links)
         return Response(page, mimetype=HTML, headers=headers)
-    response = json_response({**schema, "links": links}, mimetype=SCHEMA_JSON)
+    # application/schema+json, unless the client asks for plain JSON (GDAL before 3.7 does)
+    best = request.accept_mimetypes.best_match([SCHEMA_JSON, JSON], default=SCHEMA_JSON)
+    media_type = (
+        JSON if best == JSON and request.accept_mimetypes[SCHEMA_JSON] == 0 else SCHEMA_JSON
+    )
+    response = json_response({**schema, "links": links}, mimetype=media_type)
     response.headers.update(headers)
     return response
