@@ -43,7 +43,7 @@ MAX_POSITIONS = 10_000  # in one geometry literal
 UNITS = {"meters": 1.0, "metres": 1.0, "m": 1.0, "kilometers": 1000.0, "km": 1000.0}
 
 
-class TimeIntersects(ast.TemporalPredicate):
+class TimeIntersects(ast.TemporalPredicate):  # type: ignore[misc]
     """``T_INTERSECTS`` (pygeofilter folds it into T_OVERLAPS, which means something else)."""
 
     op: ClassVar[ast.TemporalComparisonOp] = ast.TemporalComparisonOp.TOVERLAPS
@@ -142,8 +142,9 @@ def _json_prewalk(node: Any) -> Any:
     if "bbox" in node and isinstance(node["bbox"], list):
         return envelope(node["bbox"])
     if "interval" in node and isinstance(node["interval"], list) and len(node["interval"]) == 2:
-        ends = [_instant(v) if isinstance(v, str) else _bad_end() for v in node["interval"]]
-        return values.Interval(*ends)
+        if not all(isinstance(v, str) for v in node["interval"]):
+            raise bad_parameter("filter", "an interval's ends are strings ('..' for open)")
+        return values.Interval(*(_instant(v) for v in node["interval"]))
     op, args = node.get("op"), node.get("args")
     if not isinstance(op, str) or not isinstance(args, list):
         return {key: _json_prewalk(value) for key, value in node.items()}
@@ -159,10 +160,6 @@ def _json_prewalk(node: Any) -> Any:
     if name in ("and", "or") and len(walked) >= 2:
         return (ast.And if name == "and" else ast.Or).from_items(*walked)
     return {"op": op, "args": walked}
-
-
-def _bad_end() -> None:
-    raise bad_parameter("filter", "an interval's ends are strings ('..' for open)")
 
 
 def _depth(text: str, opening: str, closing: str, quote: str) -> int:

@@ -60,7 +60,7 @@ COLUMNS: dict[CollectionId, dict[str, Any]] = {
 }
 # The line of the photo's sequence, for a bbox prefilter that finds the sequences first.
 SEQUENCE_GEOMETRY = _PS.c.geom
-_DIALECT = postgresql.psycopg2.dialect(paramstyle="named")  # type: ignore[attr-defined]
+_DIALECT = postgresql.psycopg2.dialect(paramstyle="named")  # type: ignore[attr-defined,no-untyped-call]
 
 
 def column_of(collection: CollectionId, name: str) -> Any:

@@ -173,7 +173,7 @@ class _Translator(GeoTerms):
         item, col = self.required(node.lhs, "BETWEEN")
         if item.kind in ("boolean", "geometry"):
             raise bad_parameter("filter", f"BETWEEN does not apply to {item.name}")
-        result = col.between(self.scalar(item, node.low), self.scalar(item, node.high))
+        result: Condition = col.between(self.scalar(item, node.low), self.scalar(item, node.high))
         return not_(result) if node.not_ else result
 
     def like(self, node: ast.Like) -> Condition:
@@ -182,7 +182,7 @@ class _Translator(GeoTerms):
             raise bad_parameter("filter", "LIKE compares a text queryable with a text pattern")
         text_col = col if item.kind == "string" else col.cast(Text())
         pattern = self.bind(node.pattern)  # CQL2 and PostgreSQL agree: % _ and \ escapes
-        result = text_col.ilike(pattern) if node.nocase else text_col.like(pattern)
+        result: Condition = text_col.ilike(pattern) if node.nocase else text_col.like(pattern)
         return not_(result) if node.not_ else result
 
     def in_list(self, node: ast.In) -> Condition:
@@ -191,12 +191,13 @@ class _Translator(GeoTerms):
             raise bad_parameter(
                 "filter", f"IN takes 1 to {MAX_IN} literals of a non-spatial queryable"
             )
-        result = col.in_([self.scalar(item, value) for value in node.sub_nodes])
+        result: Condition = col.in_([self.scalar(item, value) for value in node.sub_nodes])
         return not_(result) if node.not_ else result
 
     def is_null(self, node: ast.IsNull) -> Condition:
         _item, col = self.required(node.lhs, "IS NULL")
-        return col.is_not(None) if node.not_ else col.is_(None)
+        result: Condition = col.is_not(None) if node.not_ else col.is_(None)
+        return result
 
     def required(self, node: Any, what: str) -> tuple[Queryable, Any]:
         found = self.prop(node)

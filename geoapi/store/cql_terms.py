@@ -119,7 +119,8 @@ class GeoTerms:
         if isinstance(node, ast.TimeDisjoint):
             return and_(col.is_not(None), not_(inside))
         if isinstance(node, ast.TimeEquals) and start is not None and start == end:
-            return col == self.bind(start)
+            equal: Condition = col == self.bind(start)
+            return equal
         if isinstance(node, ast.TimeEquals):
             return sql_false()
         raise unsupported(node)
@@ -140,7 +141,7 @@ class GeoTerms:
         return instant, instant
 
 
-def expand_box(box: tuple[float, float, float, float], metres: float) -> tuple[float, ...]:
+def expand_box(box: Box, metres: float) -> Box:
     """A lon/lat box grown by at least ``metres`` on every side (whole longitudes near the
     poles or across the antimeridian), for an indexed && before the geodesic test."""
     minx, miny, maxx, maxy = box

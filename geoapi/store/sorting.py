@@ -19,7 +19,7 @@ from geoapi.errors import bad_parameter
 from geoapi.ogc import CollectionId
 from geoapi.paging import cursor_datetime
 from geoapi.queryables import SortKey, queryable
-from geoapi.store.cql import COLUMNS, compile_condition
+from geoapi.store.columns import COLUMNS, compile_condition
 from geoapi.times import format_timestamp
 
 SORTED_CURSOR: dict[CollectionId, str] = {
