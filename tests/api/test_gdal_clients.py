@@ -147,3 +147,39 @@ def test_ogcapi_driver_reads_the_tilesets(demo: tuple[str, RecordingApp, int]) -
     assert out["zoom13"] is False  # photos are only in the tiles from zoom 14
     prefix = "/collections/photos/tiles/WebMercatorQuad/14/"
     assert any(r.startswith(prefix) for r in recorder.requests), recorder.requests
+
+
+WHERE_SCRIPT = """
+import sys
+import pyogrio
+frame = pyogrio.read_dataframe(sys.argv[1], layer="sequences", where=sys.argv[2])
+print(len(frame))
+"""
+
+
+def test_gdal_3_12_sends_where_as_a_filter_with_a_crs(
+    demo: tuple[str, RecordingApp, int], _session_app: Flask
+) -> None:
+    """GDAL 3.12 (pyogrio's) reads the conformance and queryables too: the whole ``where`` goes
+    to the server, with ``crs`` (Part 2) that geoapi accepts."""
+    pytest.importorskip("pyogrio")
+    url, recorder, _photos = demo
+    where = "photo_count > 40 AND title LIKE 'Walk%'"
+    engine = _session_app.extensions["geoapi.engine"]
+    with engine.connect() as conn:
+        expected = conn.execute(
+            text("SELECT count(*) FROM sequences WHERE photo_count > 40 AND title LIKE 'Walk%'")
+        ).scalar_one()
+    recorder.requests.clear()
+    result = subprocess.run(
+        [sys.executable, "-c", WHERE_SCRIPT, f"OAPIF:{url}/", where],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip().splitlines()[-1]) == expected
+    sent = [parse_qs(urlsplit(r).query) for r in recorder.requests if "/items" in r]
+    filtered = [
+        q for q in sent if q.get("filter") == ["(photo_count > 40) AND (title LIKE 'Walk%')"]
+    ]
+    assert filtered, recorder.requests
+    assert all(q["crs"] == ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] for q in filtered)
