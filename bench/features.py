@@ -1,4 +1,5 @@
-"""Benchmark: OGC API Features bbox pages of 1,000 features, geoapi against tipg, same database.
+"""Benchmark: OGC API Features bbox pages of 1,000 features, geoapi against tipg, same database;
+and filtered pages: a CQL2 filter on a property plus S_INTERSECTS with the viewport's polygon.
 
     .venv/bin/python bench/features.py [--pages 10] [--concurrency 4] [--workers 2] [--no-tipg]
 
@@ -8,7 +9,10 @@ served by uvicorn with the same number of worker processes), then for each viewp
 collection walks ``--pages`` pages of ``limit=1000`` from the first page through the servers'
 own ``next`` links (geoapi: keyset cursor; tipg: offset). Reported per server and collection:
 sequential latency p50/p95 of first and deep pages, and pages/s when every recorded page URL is
-replayed by ``--concurrency`` client threads. Writes bench/results/features.json.
+replayed by ``--concurrency`` client threads. The filtered walks ("sequences+cql",
+"photos+cql") send the same CQL2 text to both servers (only the geometry's name differs:
+``geometry`` in geoapi's queryables, the column ``geom`` in tipg's). Writes
+bench/results/features.json.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from common import (
@@ -46,6 +51,10 @@ VIEWPORTS: dict[str, tuple[float, float, float, float]] = {
     "world": (-180.0, -90.0, 180.0, 90.0),
 }
 COLLECTIONS = ("sequences", "photos")
+# Filtered walks: collection + CQL2 property condition (same text for both servers).
+FILTERS = {"sequences+cql": "camera_make = 'Apple'", "photos+cql": "ca < 180"}
+FILTER_VIEWPORTS = ("ljubljana", "buenos-aires-cell", "europe")
+KINDS = (*COLLECTIONS, *FILTERS)
 
 
 @dataclass
@@ -66,8 +75,16 @@ class ServerRun:
     throughput: dict[str, float] = field(default_factory=dict)  # collection -> pages/s
 
 
-def items_url(base: str, server: str, collection: str, bbox: tuple[float, ...]) -> str:
+def items_url(base: str, server: str, kind: str, bbox: tuple[float, ...]) -> str:
+    """A first page: a bbox for a plain walk; a CQL2 filter with S_INTERSECTS for a filtered one."""
+    collection = kind.split("+")[0]
     cid = collection if server == "geoapi" else f"public.{collection}"
+    if kind in FILTERS:
+        w, s, e, n = bbox
+        polygon = f"POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"
+        geometry = "geometry" if server == "geoapi" else "geom"
+        cql = f"{FILTERS[kind]} AND S_INTERSECTS({geometry}, {polygon})"
+        return f"{base}/collections/{cid}/items?" + urlencode({"filter": cql, "limit": LIMIT})
     box = ",".join(str(v) for v in bbox)
     return f"{base}/collections/{cid}/items?bbox={box}&limit={LIMIT}"
 
@@ -124,13 +141,13 @@ def bench(servers: dict[str, str], pages: int, concurrency: int, rounds: int) ->
     """Both servers side by side: walks alternate per viewport and replays alternate per round,
     so background load on a shared machine hits both alike."""
     runs = {name: ServerRun(name) for name in servers}
-    for collection in COLLECTIONS:
-        for viewport in VIEWPORTS:
+    for collection in KINDS:
+        for viewport in FILTER_VIEWPORTS if collection in FILTERS else VIEWPORTS:
             for name, base in servers.items():  # warm-up: connections, caches, plans
                 walk(ServerRun(name), base, 2, collection, viewport)
             for name, base in servers.items():
                 walk(runs[name], base, pages, collection, viewport)
-    for collection in COLLECTIONS:
+    for collection in KINDS:
         totals = {name: [0, 0.0] for name in servers}
         for _ in range(rounds):
             for name in servers:
@@ -145,7 +162,7 @@ def bench(servers: dict[str, str], pages: int, concurrency: int, rounds: int) ->
 
 def summarise(run: ServerRun) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for collection in COLLECTIONS:
+    for collection in KINDS:
         mine = [s for s in run.samples if s.collection == collection]
         first = [s.seconds * 1000 for s in mine if s.page == 0]
         deep = [s.seconds * 1000 for s in mine if s.page > 0]
@@ -179,18 +196,18 @@ def check_same_results(runs: list[ServerRun]) -> list[str]:
 
 
 def print_table(summary: dict[str, dict[str, Any]]) -> None:
-    head = f"{'server':8} {'collection':10} {'pages':>5} {'KB/page':>8} {'first p50':>10} "
+    head = f"{'server':8} {'collection':13} {'pages':>5} {'KB/page':>8} {'first p50':>10} "
     head += f"{'first p95':>10} {'deep p50':>9} {'deep p95':>9} {'pages/s':>8}"
     print(head)
     for server, per in summary.items():
         for collection, s in per.items():
             print(
-                f"{server:8} {collection:10} {s['pages']:5d} {s['mean_kb']:8.0f} "
+                f"{server:8} {collection:13} {s['pages']:5d} {s['mean_kb']:8.0f} "
                 f"{s['first_p50_ms']:8.1f}ms {s['first_p95_ms']:8.1f}ms "
                 f"{s['deep_p50_ms']:7.1f}ms {s['deep_p95_ms']:7.1f}ms {s['pages_per_s']:8.1f}"
             )
     if "tipg" in summary:
-        for collection in COLLECTIONS:
+        for collection in KINDS:
             ratio = (
                 summary["geoapi"][collection]["pages_per_s"]
                 / summary["tipg"][collection]["pages_per_s"]

@@ -20,7 +20,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``test_config`` overrides settings by name (``{"DATABASE_URL": ...}``); nothing connects to
     the database until the first request that needs it.
     """
-    from geoapi import api, cli, db, errors
+    from geoapi import api, cli, compress, db, errors
     from geoapi.config import trusted_hosts
     from geoapi.store.provision import LOCAL_URL
 
@@ -45,5 +45,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app, settings)
     errors.init_app(app)
     api.init_app(app)
+    compress.init_app(app)
     cli.init_app(app)
     return app

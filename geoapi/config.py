@@ -32,6 +32,10 @@ class Settings:
     # A transaction left idle (a streamed export whose client stopped reading) is ended by
     # PostgreSQL after this long, so its connection goes back to the pool.
     idle_in_transaction_timeout_ms: int = 60_000
+    # numberMatched is counted exactly when the count takes at most this long (and at most the
+    # statement timeout; 0: never count beyond a page that holds the whole result); counts are
+    # cached per query and data version.
+    count_budget_ms: int = 200
     # PostGIS's high cost estimates trigger JIT, which can turn 0.1 s queries into seconds.
     jit: bool = False
     max_import_bytes: int = 64 * 1024 * 1024
@@ -91,6 +95,8 @@ class Settings:
         for name in ("mapillary_max_retries", "mapillary_backoff_s", "job_retry_delay_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be >= 0")
+        if self.count_budget_ms < 0:
+            raise ConfigError(f"{ENV_PREFIX}COUNT_BUDGET_MS must be >= 0 (0: never count)")
         if self.max_overflow < 0:
             raise ConfigError(f"{ENV_PREFIX}MAX_OVERFLOW must be >= 0")
         if self.mapillary_api_version not in ("v3", "v4"):

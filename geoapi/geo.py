@@ -1,7 +1,8 @@
 """Bounding boxes for the features API and exports (pure: no Flask, no database).
 
-Coordinates are lon/lat in SRID 4326 (OGC CRS84 axis order). Every parse error is a
-BadRequestError (400) that names the query parameter.
+Coordinates are lon/lat in SRID 4326 (OGC CRS84 axis order) once parsed; ``bbox-crs`` may give
+them in EPSG:4326 (latitude first) or EPSG:3857 metres (:mod:`geoapi.crs`). Every parse error
+is a BadRequestError (400) that names the query parameter.
 """
 
 from __future__ import annotations
@@ -9,13 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from geoapi.crs import CRS84_URI, MERCATOR_HALF, parse_crs, to_lonlat
 from geoapi.errors import bad_parameter
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-# Spellings of CRS84 a client may send as ``bbox-crs``; anything else is refused.
-CRS84_ALIASES = frozenset(
-    {CRS84, "https://www.opengis.net/def/crs/OGC/1.3/CRS84", "urn:ogc:def:crs:OGC:1.3:CRS84"}
-)
+CRS84 = CRS84_URI
 # An antimeridian-crossing bbox becomes two envelopes, so queries always get up to two.
 Envelope = tuple[float, float, float, float]
 
@@ -44,29 +42,37 @@ class BBox:
 
 
 def parse_bbox(raw: str | None, crs: str | None = None, name: str = "bbox") -> BBox | None:
-    """``minlon,minlat,maxlon,maxlat`` in CRS84 → BBox; None when absent.
+    """``bbox`` (4 numbers, or 6 with heights, which are ignored) in the CRS ``bbox-crs`` names
+    (CRS84 by default) → a lon/lat BBox; None when absent.
 
-    Four finite numbers; lon within [-180, 180], lat within [-90, 90]; minlat < maxlat;
-    minlon < maxlon, except that minlon > maxlon means the box crosses the antimeridian (it is
-    split into two envelopes). Equal bounds are refused: an empty box is always a client mistake.
+    Finite numbers; lon within [-180, 180], lat within [-90, 90] (EPSG:3857 within the square
+    Mercator world); minlat < maxlat; minlon < maxlon, except that minlon > maxlon means the box
+    crosses the antimeridian (it is split into two envelopes). Equal bounds are refused: an
+    empty box is always a client mistake.
     """
-    if crs is not None and crs.strip() not in CRS84_ALIASES:
-        raise bad_parameter("bbox-crs", f"only {CRS84} is supported, got {crs!r}")
+    box_crs = parse_crs(crs, "bbox-crs")
     if raw is None:
         return None
     parts = raw.split(",")
-    if len(parts) != 4:
-        raise bad_parameter(name, f"expected 4 comma-separated numbers, got {len(parts)}")
+    if len(parts) not in (4, 6):
+        raise bad_parameter(name, f"expected 4 or 6 comma-separated numbers, got {len(parts)}")
     values: list[float] = []
     for part in parts:
         try:
             value = float(part)
         except ValueError:
-            raise bad_parameter(name, f"{part.strip()!r} is not a number") from None
+            raise bad_parameter(name, f"{part.strip()[:32]!r} is not a number") from None
         if not math.isfinite(value):
-            raise bad_parameter(name, f"{part.strip()!r} is not a finite number")
+            raise bad_parameter(name, f"{part.strip()[:32]!r} is not a finite number")
         values.append(value)
-    minlon, minlat, maxlon, maxlat = values
+    if len(values) == 6:  # minx, miny, minz, maxx, maxy, maxz
+        values = [values[0], values[1], values[3], values[4]]
+    if box_crs.srid == 3857:
+        for value in values:
+            if abs(value) > MERCATOR_HALF * (1 + 1e-9):
+                raise bad_parameter(name, f"{value} is outside the Web Mercator world")
+    minlon, minlat = to_lonlat(values[0], values[1], box_crs)
+    maxlon, maxlat = to_lonlat(values[2], values[3], box_crs)
     for lon in (minlon, maxlon):
         if not -180.0 <= lon <= 180.0:
             raise bad_parameter(name, f"longitude {lon} is outside [-180, 180]")

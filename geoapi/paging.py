@@ -73,10 +73,13 @@ def encode_cursor(kind: str, *values: str | int | None) -> str:
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def decode_cursor(raw: str, kind: str, arity: int) -> list[Any]:
-    """The values of a cursor made by ``encode_cursor(kind, ...)``; 400 naming ``cursor``."""
+def decode_cursor(raw: str, kind: str, arity: int, max_length: int = MAX_CURSOR) -> list[Any]:
+    """The values of a cursor made by ``encode_cursor(kind, ...)``; 400 naming ``cursor``.
+
+    ``max_length``: longer text is not such a cursor (sorted listings carry sort key values).
+    """
     text = raw.strip()
-    if len(text) > MAX_CURSOR:
+    if len(text) > max_length:
         raise bad_parameter("cursor", "not a cursor from this listing's 'next' link")
     try:
         decoded = json.loads(base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()))

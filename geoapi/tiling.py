@@ -66,18 +66,29 @@ def parse_tile_address(z_raw: str, x_raw: str, name: str) -> tuple[TileAddress, 
         raise bad_parameter(
             "format", f"{fmt or 'no extension'!r} is not a tile format; use .mvt or .pbf"
         )
-    values: dict[str, int] = {}
-    for part, raw in (("z", z_raw), ("x", x_raw), ("y", y_raw)):
+    return _address((("z", z_raw), ("x", x_raw), ("y", y_raw))), fmt
+
+
+def parse_tile_matrix(matrix: str, row: str, col: str) -> TileAddress:
+    """An OGC API Tiles address in WebMercatorQuad (tileMatrix = z, tileRow = y,
+    tileCol = x); 400 naming the part."""
+    return _address((("tileMatrix", matrix), ("tileCol", col), ("tileRow", row)))
+
+
+def _address(parts: tuple[tuple[str, str], tuple[str, str], tuple[str, str]]) -> TileAddress:
+    """(zoom, column, row) named as the request names them → TileAddress; 400 naming one."""
+    values: list[int] = []
+    for part, raw in parts:
         if not _INTEGER.match(raw):
-            raise bad_parameter(part, f"{raw!r} is not a non-negative integer")
-        values[part] = int(raw)
-    z = values["z"]
+            raise bad_parameter(part, f"{raw[:32]!r} is not a non-negative integer")
+        values.append(int(raw))
+    z = values[0]
     if z > MAX_ZOOM:
-        raise bad_parameter("z", f"zoom {z} is outside 0..{MAX_ZOOM}")
-    for part in ("x", "y"):
-        if values[part] >= 2**z:
-            raise bad_parameter(part, f"{part}={values[part]} is outside 0..{2**z - 1} at zoom {z}")
-    return TileAddress(z, values["x"], values["y"]), fmt
+        raise bad_parameter(parts[0][0], f"zoom {z} is outside 0..{MAX_ZOOM}")
+    for (part, _raw), value in zip(parts[1:], values[1:], strict=True):
+        if value >= 2**z:
+            raise bad_parameter(part, f"{part}={value} is outside 0..{2**z - 1} at zoom {z}")
+    return TileAddress(z, values[1], values[2])
 
 
 def band_of(z: int) -> str:
@@ -158,4 +169,5 @@ def build_tilejson(
         "bounds": [round(v, 6) for v in box],
         "center": _center(box) if bounds else [0.0, 0.0, 0],
         "vector_layers": [dict(layer) for layer in VECTOR_LAYERS],
+        "format": "pbf",
     }

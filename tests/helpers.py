@@ -118,3 +118,39 @@ def geoapi_serve(env: dict[str, str], *args: str) -> Iterator[Served]:
     finally:
         process.terminate()
         served.output, _ = process.communicate(timeout=60)
+
+
+class RecordingApp:
+    """A WSGI app that remembers every request's path and query (what a client really sent)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        query = environ.get("QUERY_STRING", "")
+        self.requests.append(environ.get("PATH_INFO", "") + (f"?{query}" if query else ""))
+        return self.app(environ, start_response)
+
+
+def load_demo(app: Any, count: int = 300) -> int:
+    """The data of ``geoapi demo`` (the seed example and ``count`` generated sequences) in the
+    app's emptied database; returns the number of photos."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from geoapi.cli.demo import load_demo as load
+
+    engine = app.extensions["geoapi.engine"]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE users, api_tokens, mapillary_accounts, mapillary_link_attempts, tags,"
+                " sequences, sequence_tags, photos, likes, tours, tour_sequences, tour_tags,"
+                " import_jobs RESTART IDENTITY CASCADE"
+            )
+        )
+    with Session(engine) as session:
+        load(session, count)
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM photos")).scalar_one())

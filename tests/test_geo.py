@@ -18,7 +18,7 @@ def test_bbox_parses_four_numbers() -> None:
     ("raw", "message"),
     [
         ("1,2,3", "expected 4"),
-        ("1,2,3,4,5,6", "expected 4"),
+        ("1,2,3,4,5", "expected 4 or 6"),
         ("", "expected 4"),
         ("a,2,3,4", "'a' is not a number"),
         ("1,,3,4", "'' is not a number"),
@@ -60,8 +60,35 @@ def test_envelope_params_without_bbox_are_null() -> None:
     assert (plain["e1_xmin"], plain["e1_ymax"], plain["e2_xmin"]) == (1, 4, None)
 
 
-def test_bbox_crs_must_be_crs84() -> None:
+def test_bbox_crs_must_be_a_supported_crs() -> None:
     assert parse_bbox("1,2,3,4", CRS84) == BBox(1, 2, 3, 4)
     with pytest.raises(BadRequestError) as info:
-        parse_bbox("1,2,3,4", "http://www.opengis.net/def/crs/EPSG/0/3857")
+        parse_bbox("1,2,3,4", "http://www.opengis.net/def/crs/EPSG/0/32633")
     assert info.value.errors[0]["field"] == "bbox-crs"
+
+
+def test_six_number_bbox_ignores_the_heights() -> None:
+    assert parse_bbox("1,2,-50,3,4,8000") == BBox(1, 2, 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("raw", "crs"),
+    [
+        ("2,1,4,3", "http://www.opengis.net/def/crs/EPSG/0/4326"),  # latitude first
+        ("2,1,4,3", "EPSG:4326"),
+        ("2,1,4,3", "urn:ogc:def:crs:EPSG::4326"),
+        ("2,1,-5,4,3,5", "[EPSG:4326]"),
+    ],
+)
+def test_epsg_4326_bbox_is_latitude_first(raw: str, crs: str) -> None:
+    assert parse_bbox(raw, crs) == BBox(1, 2, 3, 4)
+
+
+def test_web_mercator_bbox_becomes_lon_lat() -> None:
+    box = parse_bbox("-20037508.342789244,0,0,20037508.342789244", "EPSG:3857")
+    assert box is not None
+    assert (box.minlon, box.minlat, box.maxlon) == (-180.0, 0.0, 0.0)
+    assert abs(box.maxlat - 85.0511287798) < 1e-9
+    with pytest.raises(BadRequestError) as info:
+        parse_bbox("0,0,30000000,1", "EPSG:3857")
+    assert info.value.errors[0]["field"] == "bbox"

@@ -98,7 +98,7 @@ def test_module_is_small(name: str) -> None:
 
 def test_pure_rules_know_no_flask_and_no_sql() -> None:
     pure = ["fields", "bodies", "paging", "times", "tiling", "filters", "geo", "validation"]
-    pure += ["taxonomy", "v3export", "synthetic"]
+    pure += ["taxonomy", "v3export", "synthetic", "crs", "cql2", "ogc", "queryables"]
     for name in pure:
         imported = _imports(MODULES[f"geoapi.{name}"])
         forbidden = {m for m in imported if m.split(".")[0] in ("flask", "sqlalchemy", "werkzeug")}

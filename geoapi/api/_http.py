@@ -30,8 +30,9 @@ from geoapi.errors import (
 from geoapi.fields import parse_uuid
 from geoapi.filters import FILTER_NAMES, QueryArgs, parse_filters
 from geoapi.geo import parse_bbox
+from geoapi.ogc import COLLECTIONS, CollectionId
 from geoapi.paging import LimitRule
-from geoapi.store.features import CollectionId, ItemQuery, Key
+from geoapi.store.features import ItemQuery
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.taxonomy import TransportTypes
 
@@ -39,13 +40,14 @@ JSON = "application/json"
 GEOJSON = "application/geo+json"
 GEOJSON_SEQ = "application/geo+json-seq"
 HTML = "text/html"
+SCHEMA_JSON = "application/schema+json"
 # The query parameters of the items and exports of each collection (beyond their own).
 SPATIAL_PARAMS = ("bbox", "bbox-crs")
 COLLECTION_PARAMS: dict[str, frozenset[str]] = {
     "sequences": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES)),
     "photos": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES, "sequence_id")),
 }
-Batches = Iterator[list[tuple[str, Key]]]
+Batches = Iterator[list[tuple[str, Any]]]
 MAPILLARY_LOGIN_PATH = "/auth/mapillary/login"
 STREAM_SLOTS = "geoapi.stream_slots"
 
@@ -155,6 +157,60 @@ def this_url(cursor: str | None = None, *, keep_cursor: bool = False) -> str:
     return public_url(request.path) + (f"?{query}" if query else "")
 
 
+def base_url() -> str:
+    """The public root, without a final '/'."""
+    return public_url("/").rstrip("/")
+
+
+def with_query(url: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """``url`` with the query ``pairs`` (none: no '?')."""
+    query = urlencode(list(pairs))
+    return url + (f"?{query}" if query else "")
+
+
+def format_links(fmt: str, formats: Iterable[tuple[str, str, str]]) -> list[dict[str, str]]:
+    """``self`` and ``alternate`` links of this request's resource in each format
+    ``(f, media type, title)``: the same URL and query, ``f`` set to the format."""
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "f"]
+    here = public_url(request.path)
+    return [
+        link(with_query(here, [*pairs, ("f", name)]), "self" if name == fmt else "alternate",
+             media_type, title)
+        for name, media_type, title in formats
+    ]  # fmt: skip
+
+
+def link_header(links: Iterable[dict[str, str]]) -> str:
+    """An RFC 8288 ``Link`` header of ``links`` (href, rel, type; commas and semicolons in the
+    href percent-encoded, so naive parsers that split on them read it right)."""
+    return ", ".join(
+        f'<{item["href"].replace(",", "%2C").replace(";", "%3B")}>; rel="{item["rel"]}"; '
+        f'type="{item["type"]}"'
+        for item in links
+    )
+
+
+def negotiate(allowed: tuple[str, ...]) -> str:
+    """The response format: the ``f`` parameter (one of ``allowed``; ``geojson`` means json),
+    else HTML when allowed and the client prefers ``text/html``, else json."""
+    raw = request.args.get("f")
+    if raw is None:
+        if "html" in allowed and request.accept_mimetypes.best_match([JSON, HTML]) == HTML:
+            return "html"
+        return "json"
+    value = raw.lower()
+    if value not in allowed:
+        raise bad_parameter("f", f"{raw[:32]!r} is not one of {', '.join(allowed)}")
+    return "json" if value == "geojson" else value
+
+
+def collection_id(cid: str) -> CollectionId:
+    """A path's collection id; 404 for any other."""
+    if cid not in COLLECTIONS:
+        raise NotFoundError(f"there is no collection {cid[:64]!r}; try sequences or photos")
+    return "photos" if cid == "photos" else "sequences"
+
+
 def not_linked(detail: str) -> ConflictError:
     """409 carrying ``login_url``: the caller must link (or re-link) a Mapillary account."""
     return ConflictError(detail, extra={"login_url": public_url(MAPILLARY_LOGIN_PATH)})
@@ -230,28 +286,22 @@ def item_query(collection: CollectionId, *, extra: frozenset[str], limit: LimitR
     sequence_id = None
     if collection == "photos" and args.get("sequence_id"):
         sequence_id = query_id("sequence_id", args["sequence_id"])
-    cursor = args.get("cursor")
     return ItemQuery(
-        collection=collection,
-        filters=filters,
-        bbox=bbox,
-        limit=page_size,
-        after=ItemQuery.parse_cursor(collection, cursor) if cursor is not None else None,
-        sequence_id=sequence_id,
+        collection=collection, filters=filters, bbox=bbox, limit=page_size, sequence_id=sequence_id
     )
 
 
 # Streamed GeoJSON -------------------------------------------------------------------------------
 
 
-class _Stream(Iterator[list[tuple[str, Key]]]):
+class _Stream(Iterator[list[tuple[str, Any]]]):
     """Batches of a streamed response holding one of the worker's stream slots (and, through
     ``batches``, a database connection) until exhausted or closed; never longer."""
 
-    def __init__(self, first: list[tuple[str, Key]] | None, batches: Batches, release: Any):
+    def __init__(self, first: list[tuple[str, Any]] | None, batches: Batches, release: Any):
         self._first, self._batches, self._release = first, batches, release
 
-    def __next__(self) -> list[tuple[str, Key]]:
+    def __next__(self) -> list[tuple[str, Any]]:
         if self._first is not None:
             first, self._first = self._first, None
             return first
@@ -306,7 +356,7 @@ def capped(batches: Batches, limit: int, state: dict[str, bool]) -> Batches:
 
 
 def feature_collection_chunks(
-    batches: Batches, tail: Callable[[int, Key | None], dict[str, Any]]
+    batches: Batches, tail: Callable[[int, Any], dict[str, Any]]
 ) -> Iterator[str]:
     """A FeatureCollection written batch by batch; ``tail(count, last_key)`` adds the members
     that are only known at the end (numberReturned, next link)."""

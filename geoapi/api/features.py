@@ -1,117 +1,71 @@
-"""OGC API - Features (Part 1 Core, GeoJSON, OpenAPI 3.0): landing page, conformance,
-collections ``sequences`` and ``photos``, their items (bbox, datetime, filters, keyset paging)
-and single items.
-
-Items pages are built in one SQL round trip; a ``limit`` above STREAM_ABOVE is streamed from a
-server-side cursor instead. ``limit`` follows ``geoapi.paging.ITEMS_LIMIT`` (larger values are
-served as its maximum, as the standard asks); unknown query parameters are a 400 naming them
-(``f`` is accepted everywhere).
+"""OGC API - Features: the landing page, conformance, and the collections ``sequences`` and
+``photos``, each as JSON and as HTML (``f=html`` or ``Accept: text/html``), with ``self`` and
+``alternate`` links between the two. Items and queryables live in ``api/items.py`` and
+``api/queryables.py``; the tiles of OGC API Tiles in ``api/ogc_tiles.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, json, request
-from markupsafe import escape
+from flask import Blueprint, Response, current_app, render_template
 
 from geoapi.api._http import (
     GEOJSON,
     HTML,
     JSON,
-    capped,
-    feature_collection_chunks,
-    item_query,
+    SCHEMA_JSON,
+    base_url,
+    collection_id,
+    format_links,
+    json_response,
     link,
-    primed,
-    public_url,
-    streamed,
-    this_url,
+    negotiate,
 )
-from geoapi.db import get_engine, get_session
-from geoapi.errors import NotFoundError, bad_parameter
-from geoapi.fields import parse_uuid
-from geoapi.geo import CRS84
-from geoapi.paging import ITEMS_LIMIT
-from geoapi.store.features import (
+from geoapi.crs import CRS84_URI, SUPPORTED_URIS
+from geoapi.db import get_session
+from geoapi.ogc import (
     COLLECTIONS,
+    CONFORMANCE,
+    REL_CONFORMANCE,
+    REL_QUERYABLES,
+    REL_TILESETS_VECTOR,
+    REL_TILING_SCHEMES,
+    TITLES,
     CollectionId,
-    Extent,
-    ItemQuery,
-    Key,
-    data_extent,
-    fetch_page,
-    get_feature,
-    iter_feature_batches,
 )
+from geoapi.store.features import Extent, data_extent
 from geoapi.store.versions import data_version
 from geoapi.times import format_timestamp
 
 bp = Blueprint("features", __name__)
 
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
-CONFORMANCE = [
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
-]
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
-STREAM_ABOVE = 1000
-ITEM_PARAMS = frozenset({"f", "limit", "cursor"})
-TITLES = {
-    "sequences": (
-        "Sequences",
-        "Street-level photo sequences as LineStrings, with their metadata and like counts.",
-    ),
-    "photos": (
-        "Photos",
-        "The photos of the sequences as Points, with image key and compass angle.",
-    ),
-}
+FORMATS = (("json", JSON, "As JSON"), ("html", HTML, "As HTML"))
 
 
-def base_url() -> str:
-    """The public root, without a final '/'."""
-    return public_url("/").rstrip("/")
-
-
-def _format(allowed: tuple[str, ...]) -> str:
-    """The ``f`` parameter (json, geojson, html where allowed), else content negotiation."""
-    raw = request.args.get("f")
-    if raw is None:
-        if "html" in allowed and request.accept_mimetypes.best_match([JSON, HTML]) == HTML:
-            return "html"
-        return "json"
-    value = raw.lower()
-    if value not in allowed:
-        raise bad_parameter("f", f"{raw!r} is not one of {', '.join(allowed)}")
-    return "json" if value == "geojson" else value
-
-
-def _json(body: Any, media_type: str = JSON) -> Response:
-    return Response(json.dumps(body), mimetype=media_type)
-
-
-def _collection_id(cid: str) -> CollectionId:
-    if cid not in COLLECTIONS:
-        raise NotFoundError(f"there is no collection {cid!r}; try sequences or photos")
-    return "photos" if cid == "photos" else "sequences"
+def _page(fmt: str, body: dict[str, Any], template: str) -> Response:
+    """The resource as JSON, or rendered into its HTML template."""
+    if fmt == "html":
+        return Response(render_template(template, body=body), mimetype=HTML)
+    return json_response(body)
 
 
 @bp.get("/")
 def landing() -> Response:
     """The landing page: what this service is and where its API description and data are."""
-    fmt = _format(("json", "html"))
+    fmt = negotiate(("json", "html"))
     base = base_url()
     links = [
-        link(f"{base}/?f=json", "self" if fmt == "json" else "alternate", JSON, "This document"),
-        link(f"{base}/?f=html", "alternate" if fmt == "json" else "self", HTML, "As HTML"),
+        *format_links(fmt, FORMATS),
         link(f"{base}/api/openapi.json", "service-desc", OPENAPI, "The API definition"),
         link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
         link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+        link(f"{base}/conformance", REL_CONFORMANCE, JSON, "Conformance classes"),
         link(f"{base}/collections", "data", JSON, "The feature collections"),
+        link(f"{base}/tiles", REL_TILESETS_VECTOR, JSON, "Vector tilesets (OGC API Tiles)"),
+        link(f"{base}/tileMatrixSets", REL_TILING_SCHEMES, JSON, "Tile matrix sets"),
         link(f"{base}/tiles.json", "tiles", JSON, "Vector tiles (TileJSON)"),
         link(f"{base}/map", "alternate", HTML, "Map"),
     ]
@@ -120,28 +74,15 @@ def landing() -> Response:
         "description": "Street-level photo sequences: OGC API - Features, vector tiles, exports.",
         "links": links,
     }
-    if fmt == "html":
-        return Response(_landing_html(links), mimetype=HTML)
-    return _json(body)
-
-
-def _landing_html(links: list[dict[str, str]]) -> str:
-    items = "".join(
-        f'<li><a href="{escape(item["href"])}">{escape(item.get("title", item["rel"]))}</a>'
-        f" <small>({escape(item['rel'])}, {escape(item['type'])})</small></li>"
-        for item in links
-    )
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>geoapi</title></head>"
-        "<body><h1>geoapi</h1><p>Street-level photo sequences: OGC API - Features, vector "
-        f"tiles and GeoJSON exports.</p><ul>{items}</ul></body></html>"
-    )
+    return _page(fmt, body, "ogc_landing.html")
 
 
 @bp.get("/conformance")
 def conformance() -> Response:
-    _format(("json",))
-    return _json({"conformsTo": CONFORMANCE})
+    """The conformance classes: exactly what geoapi implements (``geoapi.ogc.CONFORMANCE``)."""
+    fmt = negotiate(("json", "html"))
+    body = {"conformsTo": list(CONFORMANCE), "links": format_links(fmt, FORMATS)}
+    return _page(fmt, body, "ogc_conformance.html")
 
 
 def _extent() -> Extent:
@@ -157,26 +98,40 @@ def _extent() -> Extent:
     return extent
 
 
-def _collection_doc(cid: CollectionId, extent: Extent) -> dict[str, Any]:
+def _collection_doc(cid: CollectionId, extent: Extent, fmt: str | None) -> dict[str, Any]:
+    """A collection's description; ``fmt`` set: its own page's self/alternate links."""
     base = base_url()
     title, description = TITLES[cid]
+    here = f"{base}/collections/{cid}"
+    own = (
+        format_links(fmt, FORMATS)
+        if fmt
+        else [link(here, "self", JSON, title), link(f"{here}?f=html", "alternate", HTML, title)]
+    )
     return {
         "id": cid,
         "title": title,
         "description": description,
         "itemType": "feature",
-        "crs": [CRS84],
-        "storageCrs": CRS84,
+        "crs": list(SUPPORTED_URIS),
+        "storageCrs": CRS84_URI,
         "extent": {
-            "spatial": {"bbox": [list(extent.bbox or (-180.0, -90.0, 180.0, 90.0))], "crs": CRS84},
+            "spatial": {
+                "bbox": [list(extent.bbox or (-180.0, -90.0, 180.0, 90.0))],
+                "crs": CRS84_URI,
+            },
             "temporal": {
                 "interval": [[format_timestamp(extent.start), format_timestamp(extent.end)]],
                 "trs": GREGORIAN,
             },
         },
         "links": [
-            link(f"{base}/collections/{cid}", "self", JSON, title),
-            link(f"{base}/collections/{cid}/items", "items", GEOJSON, f"{title} as GeoJSON"),
+            *own,
+            link(f"{here}/items", "items", GEOJSON, f"{title} as GeoJSON"),
+            link(f"{here}/items?f=html", "items", HTML, f"{title} as HTML"),
+            link(f"{here}/queryables", REL_QUERYABLES, SCHEMA_JSON, "Queryables"),
+            link(f"{here}/queryables", "queryables", JSON, "Queryables (for GDAL < 3.7)"),
+            link(f"{here}/tiles", REL_TILESETS_VECTOR, JSON, f"{title} as vector tiles"),
             link(
                 f"{base}/api/v1/exports/sequences.geojson?collection={cid}",
                 "enclosure",
@@ -189,77 +144,18 @@ def _collection_doc(cid: CollectionId, extent: Extent) -> dict[str, Any]:
 
 @bp.get("/collections")
 def collections() -> Response:
-    _format(("json",))
+    fmt = negotiate(("json", "html"))
     extent = _extent()
-    base = base_url()
-    return _json(
-        {
-            "links": [link(f"{base}/collections", "self", JSON, "The feature collections")],
-            "collections": [_collection_doc(cid, extent) for cid in COLLECTIONS],
-        }
-    )
+    body = {
+        "links": format_links(fmt, FORMATS),
+        "crs": list(SUPPORTED_URIS),
+        "collections": [_collection_doc(cid, extent, None) for cid in COLLECTIONS],
+    }
+    return _page(fmt, body, "ogc_collections.html")
 
 
 @bp.get("/collections/<cid>")
 def collection(cid: str) -> Response:
-    collection_id = _collection_id(cid)
-    _format(("json",))
-    return _json(_collection_doc(collection_id, _extent()))
-
-
-def _page_members(query: ItemQuery, returned: int, next_after: Key | None) -> dict[str, Any]:
-    """numberReturned, numberMatched (only when this one page is the whole result), links."""
-    base = base_url()
-    cid = query.collection
-    links = [
-        link(this_url(keep_cursor=True), "self", GEOJSON, "This page"),
-        link(f"{base}/collections/{cid}", "collection", JSON, TITLES[cid][0]),
-    ]
-    members: dict[str, Any] = {"numberReturned": returned}
-    if next_after is not None:
-        links.append(link(this_url(query.cursor_after(next_after)), "next", GEOJSON, "Next page"))
-    elif query.after is None:
-        members["numberMatched"] = returned  # the whole result is this first page
-    members["timeStamp"] = format_timestamp(datetime.now(UTC))
-    members["links"] = links
-    return members
-
-
-@bp.get("/collections/<cid>/items")
-def items(cid: str) -> Response:
-    """A page of Features: bbox, datetime, property filters, keyset ``cursor``, ``limit``."""
-    collection_id = _collection_id(cid)
-    _format(("json", "geojson"))
-    query = item_query(collection_id, extra=ITEM_PARAMS, limit=ITEMS_LIMIT)
-    limit = query.limit or ITEMS_LIMIT.page_size(None)
-    if limit > STREAM_ABOVE:
-        # One row beyond the page tells whether a next page exists.
-        state: dict[str, bool] = {}
-        rows = primed(iter_feature_batches(get_engine(), replace(query, limit=limit + 1)))
-        batches = capped(rows, limit, state)
-
-        def tail(count: int, last: Key | None) -> dict[str, Any]:
-            return _page_members(query, count, last if state.get("more") else None)
-
-        return streamed(feature_collection_chunks(batches, tail), GEOJSON)
-    page = fetch_page(get_session(), query)
-    members = json.dumps(_page_members(query, page.returned, page.next_after))
-    head = '{"type":"FeatureCollection","features":['
-    return Response(head + page.features + "]," + members[1:], mimetype=GEOJSON)
-
-
-@bp.get("/collections/<cid>/items/<item_id>")
-def item(cid: str, item_id: str) -> Response:
-    """One Feature by id; 404 for an unknown collection, a malformed or an unknown id."""
-    collection_id = _collection_id(cid)
-    _format(("json", "geojson"))
-    parsed = parse_uuid(item_id)
-    feature = None if parsed is None else get_feature(get_session(), collection_id, parsed)
-    if parsed is None or feature is None:
-        raise NotFoundError(f"there is no {collection_id[:-1]} {item_id!r}")
-    base = base_url()
-    links = [
-        link(f"{base}/collections/{cid}/items/{parsed}", "self", GEOJSON, "This feature"),
-        link(f"{base}/collections/{cid}", "collection", JSON, TITLES[collection_id][0]),
-    ]
-    return Response(feature[:-1] + ',"links":' + json.dumps(links) + "}", mimetype=GEOJSON)
+    collection = collection_id(cid)
+    fmt = negotiate(("json", "html"))
+    return _page(fmt, _collection_doc(collection, _extent(), fmt), "ogc_collection.html")

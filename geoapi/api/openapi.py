@@ -18,9 +18,13 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template
 
+from geoapi.cql2 import FILTER_LANGS, LEGACY_TEXT_LANG, MAX_FILTER
+from geoapi.crs import SUPPORTED_URIS
 from geoapi.filters import PROPERTY_FILTERS
-from geoapi.geo import CRS84
+from geoapi.ogc import COLLECTIONS
 from geoapi.paging import EXPORT_LIMIT, ITEMS_LIMIT, LIST_LIMIT, LimitRule
+from geoapi.queryables import FEATURE_PROPERTIES, MAX_PARAM_TEXT, MAX_SORT_KEYS
+from geoapi.tilesets import TMS_ID
 from geoapi.tiling import MAX_ZOOM
 
 bp = Blueprint("openapi", __name__)
@@ -54,7 +58,9 @@ def _limit(rule: LimitRule, what: str) -> Json:
 
 
 def rule_parameters() -> Json:
-    """The ``components.parameters`` that code defines: limits, filters, bbox, cursor, zoom."""
+    """The ``components.parameters`` that code defines: limits, filters, bbox, CRS, CQL2,
+    sorting, cursor, zoom."""
+    crs_list = ", ".join(SUPPORTED_URIS) + " (or EPSG:4326-style codes)"
     parameters: Json = {
         "limit_items": _limit(ITEMS_LIMIT, "Features per page"),
         "limit_list": _limit(LIST_LIMIT, "Items per page"),
@@ -64,12 +70,99 @@ def rule_parameters() -> Json:
         ),
         "bbox": _query(
             "bbox",
-            "minlon,minlat,maxlon,maxlat in CRS84; minlon > maxlon crosses the antimeridian.",
-            {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+            "minx,miny,maxx,maxy (or 6 numbers with heights, which are ignored) in bbox-crs "
+            "axis order, CRS84 lon/lat by default; minx > maxx crosses the antimeridian.",
+            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
             style="form",
             explode=False,
         ),
-        "bbox-crs": _query("bbox-crs", f"Only {CRS84}.", {"type": "string", "format": "uri"}),
+        "bbox-crs": _query("bbox-crs", f"The CRS of bbox: {crs_list}.", {"type": "string"}),
+        "crs": _query(
+            "crs",
+            f"The CRS of the response's coordinates: {crs_list} (EPSG:4326 is latitude first).",
+            {"type": "string"},
+        ),
+        "filter-crs": _query(
+            "filter-crs",
+            f"The CRS of the filter's geometry literals: {crs_list}.",
+            {"type": "string"},
+        ),
+        "filter": _query(
+            "filter",
+            "A CQL2 expression over the queryables (see /collections/{collectionId}/queryables):"
+            " comparisons, LIKE, IN, BETWEEN, IS NULL, NOT/AND/OR; S_INTERSECTS, S_WITHIN,"
+            " S_CONTAINS, S_DISJOINT, S_TOUCHES, S_CROSSES, S_OVERLAPS, S_EQUALS, BBOX and"
+            " S_DWITHIN(geometry, literal, metres) with a geometry literal; T_INTERSECTS,"
+            " T_BEFORE, T_AFTER, T_EQUALS, T_DISJOINT on the timestamps.",
+            {"type": "string", "maxLength": MAX_FILTER},
+        ),
+        "filter-lang": _query(
+            "filter-lang",
+            f"cql2-text (default) or cql2-json; {LEGACY_TEXT_LANG} (the draft name older GDAL"
+            " sends) is read as cql2-text.",
+            {"type": "string", "enum": [*FILTER_LANGS, LEGACY_TEXT_LANG], "default": "cql2-text"},
+        ),
+        "sortby": _query(
+            "sortby",
+            f"Up to {MAX_SORT_KEYS} queryables, comma-separated, each with + (ascending, the"
+            " default) or - (descending), e.g. -captured_at,+title; NULLs sort last ascending.",
+            {"type": "string", "maxLength": MAX_PARAM_TEXT},
+        ),
+        "properties": _query(
+            "properties",
+            "Only these feature properties, comma-separated (empty: none). Sequences: "
+            + ", ".join(FEATURE_PROPERTIES["sequences"])
+            + ". Photos: "
+            + ", ".join(FEATURE_PROPERTIES["photos"])
+            + ".",
+            {"type": "string", "maxLength": MAX_PARAM_TEXT},
+        ),
+        "f_json_html": _query(
+            "f",
+            "json, or html (also chosen by Accept: text/html).",
+            {"type": "string", "enum": ["json", "html"]},
+        ),
+        "collectionId": {
+            "name": "collectionId",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": list(COLLECTIONS)},
+        },
+        "tileMatrixSetId": {
+            "name": "tileMatrixSetId",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": [TMS_ID]},
+        },
+        "tileMatrix": {
+            "name": "tileMatrix",
+            "in": "path",
+            "required": True,
+            "description": f"Zoom, 0..{MAX_ZOOM}.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM},
+        },
+        "tileRow": {
+            "name": "tileRow",
+            "in": "path",
+            "required": True,
+            "description": "Row (from the north), 0..2^tileMatrix-1.",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "tileCol": {
+            "name": "tileCol",
+            "in": "path",
+            "required": True,
+            "description": "Column (from the west), 0..2^tileMatrix-1.",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "f_mvt": _query(
+            "f", "Tile format: mvt (the only one).", {"type": "string", "enum": ["mvt"]}
+        ),
+        "v": _query(
+            "v",
+            "The data version from the tileset or TileJSON (cache busting).",
+            {"type": "integer"},
+        ),
         "tile_z": {
             "name": "z",
             "in": "path",

@@ -1,4 +1,7 @@
-"""Vector tiles ``GET /tiles/{z}/{x}/{y}.mvt`` (``.pbf``) and TileJSON ``GET /tiles.json``.
+"""Vector tiles ``GET /tiles/{z}/{x}/{y}.mvt`` (``.pbf``), TileJSON ``GET /tiles.json``, and
+OGC API Tiles: ``/tileMatrixSets``, the dataset's and each collection's tileset list, tileset
+metadata and tiles (``.../tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}``), all
+served by the same tile code (a collection's tiles hold its layers only).
 
 Tiles carry a strong ETag (a hash of the bytes sent), answer ``If-None-Match`` with 304, are
 gzipped when the client accepts it and cacheable per ``tile_cache_control``; the TileJSON tile
@@ -19,14 +22,39 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from geoapi.api._http import JSON, public_url, request_filters, settings
+from geoapi.api._http import (
+    JSON,
+    base_url,
+    collection_id,
+    json_response,
+    public_url,
+    request_filters,
+    settings,
+)
 from geoapi.db import get_tile_engine
+from geoapi.errors import NotFoundError, bad_parameter
 from geoapi.filters import FILTER_NAMES, SequenceFilters
+from geoapi.ogc import CollectionId
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.store.tiles import get_tile, tile_bounds
 from geoapi.store.versions import data_version
 from geoapi.taxonomy import TransportTypes
-from geoapi.tiling import MVT_MEDIA_TYPE, TileLimits, build_tilejson, parse_tile_address
+from geoapi.tilesets import (
+    COLLECTION_LAYERS,
+    TMS_ID,
+    tile_matrix_set,
+    tile_matrix_sets,
+    tileset,
+    tileset_list,
+)
+from geoapi.tiling import (
+    MVT_MEDIA_TYPE,
+    TileAddress,
+    TileLimits,
+    build_tilejson,
+    parse_tile_address,
+    parse_tile_matrix,
+)
 
 bp = Blueprint("tiles", __name__)
 GZIP_LEVEL = 1  # MVT compresses to ~65% at level 1 and barely better higher; CPU is the cost
@@ -60,7 +88,13 @@ def _etag(data: bytes, suffix: str = "") -> str:
 
 
 def _not_modified(etag: str) -> bool:
-    return request.if_none_match.contains_weak(etag.strip('"'))
+    """Whether the client holds ``etag``, as sent plain or with the encoding that
+    ``geoapi.compress`` appends to it."""
+    tag = etag.strip('"')
+    return any(
+        request.if_none_match.contains_weak(variant)
+        for variant in (tag, f"{tag}-gzip", f"{tag}-br")
+    )
 
 
 def _bodiless(status: int, headers: dict[str, str]) -> Response:
@@ -73,13 +107,19 @@ def _bodiless(status: int, headers: dict[str, str]) -> Response:
 def tile(z: str, x: str, name: str) -> Response:
     """One tile: 200 MVT, 204 when empty, 304 when the client's ETag matches."""
     address, _fmt = parse_tile_address(z, x, name)
+    return _serve_tile(address, None)
+
+
+def _serve_tile(address: TileAddress, only: tuple[str, ...] | None) -> Response:
+    """The tile at ``address`` (its layers, or those in ``only``) with its caching headers."""
     config = settings()
     limits = TileLimits.from_max_features(config.tile_max_features)
 
     def read(conn: Connection) -> bytes:
         filters = _filters(conn)
         timeout = config.tile_statement_timeout_ms
-        return get_tile(conn, address.z, address.x, address.y, filters, limits, timeout_ms=timeout)
+        z, x, y = address.z, address.x, address.y
+        return get_tile(conn, z, x, y, filters, limits, timeout_ms=timeout, only=only)
 
     data = _read(read)  # a statement timeout or an outage is a 503 (geoapi.errors)
     headers = {"Cache-Control": config.tile_cache_control, "Vary": "Accept-Encoding"}
@@ -95,17 +135,28 @@ def tile(z: str, x: str, name: str) -> Response:
     return Response(data, status=200, headers=headers, mimetype=MVT_MEDIA_TYPE)
 
 
-def _tile_url(version: int) -> str:
-    """The tile URL template with the data version and the request's filter arguments."""
+def _tile_query(version: int) -> str:
+    """The query of tile URLs: the data version and the request's filter arguments."""
     args: list[tuple[str, Any]] = [("v", version)]
     for key in FILTER_NAMES:
         args.extend((key, value) for value in request.args.getlist(key) if value != "")
-    return public_url("/tiles/{z}/{x}/{y}.mvt") + "?" + urlencode(args)
+    return urlencode(args)
+
+
+def _tile_url(version: int) -> str:
+    """The TileJSON tile URL template (XYZ)."""
+    return public_url("/tiles/{z}/{x}/{y}.mvt") + "?" + _tile_query(version)
 
 
 @bp.get("/tiles.json")
+@bp.get("/tiles/metadata.json")
 def tilejson() -> Response:
-    """TileJSON 3.0.0 for the tiles, filtered like the tiles by the same query arguments."""
+    """TileJSON 3.0.0 for the tiles, filtered like the tiles by the same query arguments.
+
+    Also at ``/tiles/metadata.json``, the name GDAL's MVT driver asks for first when it opens
+    the tiles of one zoom level as ``MVT:http://host/tiles/{z}`` (its next guess is
+    ``/tiles.json``); a plain ``MVT:<url>`` is read as one tile.
+    """
 
     def read(conn: Connection) -> tuple[int, tuple[float, float, float, float] | None]:
         _filters(conn)  # 400 for a bad filter here, not on every tile
@@ -130,3 +181,72 @@ def _cached_bounds(conn: Connection, version: int) -> tuple[float, float, float,
     if data_version(conn) == version:  # else a write landed meanwhile: do not cache
         current_app.extensions[BOUNDS_CACHE] = (version, bounds)  # one atomic assignment
     return bounds
+
+
+# OGC API - Tiles ---------------------------------------------------------------------------
+
+TILE_ARGS = frozenset({"f", "v", *FILTER_NAMES})
+
+
+def _tms(tms: str) -> None:
+    if tms != TMS_ID:
+        raise NotFoundError(f"there is no tile matrix set {tms[:64]!r}; try {TMS_ID}")
+
+
+def _version_and_bounds() -> tuple[int, tuple[float, float, float, float] | None]:
+    def read(conn: Connection) -> tuple[int, tuple[float, float, float, float] | None]:
+        _filters(conn)
+        version = data_version(conn)
+        return version, _cached_bounds(conn, version)
+
+    return _read(read)
+
+
+@bp.get("/tileMatrixSets")
+def tile_matrix_set_list() -> Response:
+    """The tile matrix sets the tiles use (WebMercatorQuad)."""
+    return json_response(tile_matrix_sets(base_url()))
+
+
+@bp.get("/tileMatrixSets/<tms>")
+def tile_matrix_set_doc(tms: str) -> Response:
+    """The WebMercatorQuad definition (OGC 2D Tile Matrix Set 2.0)."""
+    _tms(tms)
+    return json_response(tile_matrix_set(f"{base_url()}/tileMatrixSets/{TMS_ID}"))
+
+
+def _root(collection: CollectionId | None) -> str:
+    return f"{base_url()}/collections/{collection}/tiles" if collection else f"{base_url()}/tiles"
+
+
+@bp.get("/tiles")
+@bp.get("/collections/<cid>/tiles")
+def tilesets(cid: str | None = None) -> Response:
+    """The tilesets of the dataset, or of one collection."""
+    collection = collection_id(cid) if cid is not None else None
+    return json_response(tileset_list(base_url(), _root(collection), collection))
+
+
+@bp.get("/tiles/<tms>")
+@bp.get("/collections/<cid>/tiles/<tms>")
+def tileset_metadata(tms: str, cid: str | None = None) -> Response:
+    """Tileset metadata: layers, limits per zoom, bounding box, the templated tile URL."""
+    collection = collection_id(cid) if cid is not None else None
+    _tms(tms)
+    version, bounds = _version_and_bounds()
+    root = f"{_root(collection)}/{TMS_ID}"
+    return json_response(tileset(base_url(), root, _tile_query(version), bounds, collection))
+
+
+@bp.get("/tiles/<tms>/<matrix>/<row>/<col>")
+@bp.get("/collections/<cid>/tiles/<tms>/<matrix>/<row>/<col>")
+def ogc_tile(tms: str, matrix: str, row: str, col: str, cid: str | None = None) -> Response:
+    """A tile in the OGC form (tileMatrix = z, tileRow = y, tileCol = x), by the same code as
+    ``/tiles/{z}/{x}/{y}.mvt``; a collection's tile holds only its layers."""
+    collection = collection_id(cid) if cid is not None else None
+    _tms(tms)
+    fmt = request.args.get("f")
+    if fmt is not None and fmt != "mvt":
+        raise bad_parameter("f", f"{fmt[:32]!r} is not a tile format; use mvt")
+    address = parse_tile_matrix(matrix, row, col)
+    return _serve_tile(address, COLLECTION_LAYERS[collection] if collection else None)

@@ -29,15 +29,23 @@ BANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _SECTION = re.compile(r"^-- @(cte|layer) ([a-z_]+)\n", re.MULTILINE)
 
 
+def band_layers(band: str, only: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The layers a tile of ``band`` holds: all of them, or those of them in ``only``."""
+    layers = BANDS[band][1]
+    return layers if only is None else tuple(name for name in layers if name in only)
+
+
 @functools.cache
-def tile_sql(band: str) -> str:
-    """The static tile statement of a zoom band, with the shared sequence filters composed in."""
+def tile_sql(band: str, only: tuple[str, ...] | None = None) -> str:
+    """The static tile statement of a zoom band (its layers, or those in ``only``), with the
+    shared sequence filters composed in."""
     parts = _SECTION.split(read_sql("tile_mvt"))[1:]  # [kind, name, body, kind, name, body, ...]
     sections = {
         (kind, name): body.strip()
         for kind, name, body in zip(parts[::3], parts[1::3], parts[2::3], strict=True)
     }
-    ctes, layers = BANDS[band]
+    ctes = BANDS[band][0]
+    layers = band_layers(band, only)
     return (
         "WITH "
         + ",\n".join(sections["cte", name] for name in ctes)
@@ -56,12 +64,17 @@ def get_tile(
     limits: TileLimits = DEFAULT_LIMITS,
     *,
     timeout_ms: int | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> bytes:
-    """The MVT bytes of tile z/x/y (empty when nothing is in it), in one statement.
+    """The MVT bytes of tile z/x/y (empty when nothing is in it), in one statement; ``only``
+    restricts it to those layers (a collection's tiles).
 
     ``timeout_ms`` bounds the statement with ``SET LOCAL statement_timeout``, sent in the same
     query string (so on an autocommit connection it lasts for this tile only).
     """
+    band = band_of(z)
+    if not band_layers(band, only):
+        return b""
     params: dict[str, Any] = {
         "z": z,
         "x": x,
@@ -75,15 +88,15 @@ def get_tile(
     }
     if timeout_ms is not None:
         params["timeout_ms"] = int(timeout_ms)
-    data = conn.execute(_tile_statement(band_of(z), timeout_ms is not None), params).scalar()
+    data = conn.execute(_tile_statement(band, timeout_ms is not None, only), params).scalar()
     return bytes(data) if data else b""
 
 
 @functools.cache
-def _tile_statement(band: str, with_timeout: bool) -> TextClause:
+def _tile_statement(band: str, with_timeout: bool, only: tuple[str, ...] | None) -> TextClause:
     # Built once: parsing the binds of a 7 kB text costs more than planning a small tile.
     prefix = "SET LOCAL statement_timeout = :timeout_ms;\n" if with_timeout else ""
-    return text(prefix + tile_sql(band))
+    return text(prefix + tile_sql(band, only))
 
 
 def tile_bounds(conn: Connection) -> tuple[float, float, float, float] | None:

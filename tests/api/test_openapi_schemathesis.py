@@ -163,9 +163,9 @@ schema = schemathesis.openapi.from_dict(openapi_document())
     derandomize=True,
 )
 def test_api_conforms_to_its_openapi_document(case: Any, schema_app: Flask, token: str) -> None:
-    case.call_and_validate(
-        app=schema_app, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
-    )
+    # identity: schemathesis reads the WSGI response as sent (compression is tested apart)
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
+    case.call_and_validate(app=schema_app, headers=headers, checks=CHECKS)
 
 
 NUL_PROBES = [
@@ -176,6 +176,11 @@ NUL_PROBES = [
     ("GET", "/api/v1/sequences?camera_make=a%00b", None),
     ("GET", "/collections/sequences/items?username=a%00b", None),
     ("GET", "/api/v1/exports/sequences.geojson?username=a%00b", None),
+    ("GET", "/collections/sequences/items?filter=title%20%3D%20%27a%00b%27", None),
+    ("GET", "/collections/sequences/items?sortby=%00", None),
+    ("GET", "/collections/sequences/items?properties=%00", None),
+    ("GET", "/collections/sequences/items?crs=%00", None),
+    ("GET", "/collections/photos/items?filter-lang=cql2-json&filter=%5B%00%5D", None),
     ("POST", "/api/v1/sequence/create/", {"name": "a\x00b"}),
 ]
 

@@ -107,7 +107,9 @@ def test_a_forged_state_links_nothing(
     authorize_url = _start(base, token, browser)
     with browser.get(authorize_url, allow_redirects=False, timeout=5) as consent:
         query = parse_qs(urlsplit(consent.headers["Location"]).query)
-    for forged in (str(user.id), user.id.hex, "x" * 43, query["state"][0][:-1] + "A"):
+    state = query["state"][0]
+    tampered = state[:10] + ("B" if state[10] == "A" else "A") + state[11:]  # one bit or more
+    for forged in (str(user.id), user.id.hex, "x" * 43, tampered):
         answer = browser.get(
             f"{base}/auth/mapillary/callback",
             params={"state": forged, "code": query["code"][0]},

@@ -7,17 +7,12 @@
 -- nested loop, which emits each sequence's photos in the inner's position order; asking for
 -- (s.id, position) instead makes the planner sort every matching photo before the LIMIT.
 -- OFFSET 0 fences keep the planner from trading this plan for a photos-wide GiST scan.
--- captured_at is the photo's, else its sequence's.
-SELECT s.id AS k1, p.position AS k2,
-       '{"type":"Feature","id":"' || p.id::text || '","geometry":' || ST_AsGeoJSON(p.geom)
-       || ',"properties":' || json_build_object(
-           'image_key', p.image_key,
-           'ca', p.ca,
-           'sequence_id', s.id,
-           'position', p.position,
-           'captured_at', to_char(p.captured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-           'pano', s.pano
-       )::text || '}' AS feature
+-- captured_at is the photo's, else its sequence's. Regions /*@name*/.../*@end*/ are replaced
+-- by geoapi.store.features: a CQL2 filter (on the photo row, and its spatial terms' boxes on
+-- the sequence lines), and for a sortby the keyset condition, the order and the sort keys;
+-- a sorted page drops the keyset walk (the after_* regions) and sorts what matches.
+SELECT s.id AS k1, p.position AS k2, /*@sortkeys*/NULL::text/*@end*/ AS sk,
+/*@include photo_feature*/ AS feature
 FROM (
     SELECT s.id, s.pano, s.captured_at
     FROM sequences s
@@ -27,18 +22,19 @@ FROM (
              OR s.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
              OR (CAST(:e2_xmin AS float8) IS NOT NULL
                  AND s.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))
-        AND (CAST(:after_k1 AS uuid) IS NULL OR s.id >= CAST(:after_k1 AS uuid))
+        /*@cql_sequences*//*@end*/
+        /*@after_sequences*/AND (CAST(:after_k1 AS uuid) IS NULL OR s.id >= CAST(:after_k1 AS uuid))/*@end*/
         AND (CAST(:sequence_id AS uuid) IS NULL OR s.id = CAST(:sequence_id AS uuid))
     ORDER BY s.id
     OFFSET 0
 ) s
 CROSS JOIN LATERAL (
-    SELECT ph.id, ph.position, ph.image_key, ph.ca, ph.geom,
+    SELECT ph.id, ph.position, ph.image_key, ph.ca, ph.geom, ph.geom_3857,
            COALESCE(ph.captured_at, s.captured_at) AS captured_at
     FROM photos ph
     WHERE ph.sequence_id = s.id
-      AND (CAST(:after_k1 AS uuid) IS NULL OR s.id > CAST(:after_k1 AS uuid)
-           OR ph.position > CAST(:after_k2 AS integer))
+      /*@after_photos*/AND (CAST(:after_k1 AS uuid) IS NULL OR s.id > CAST(:after_k1 AS uuid)
+           OR ph.position > CAST(:after_k2 AS integer))/*@end*/
     ORDER BY ph.position
     OFFSET 0
 ) p
@@ -48,5 +44,7 @@ WHERE (CAST(:e1_xmin AS float8) IS NULL
            AND p.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))
   AND (CAST(:p_start AS timestamptz) IS NULL OR p.captured_at >= CAST(:p_start AS timestamptz))
   AND (CAST(:p_end AS timestamptz) IS NULL OR p.captured_at <= CAST(:p_end AS timestamptz))
-ORDER BY s.id
+  /*@cql*//*@end*/
+  /*@after*//*@end*/
+ORDER BY /*@order*/s.id/*@end*/
 LIMIT :limit
