@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geoapi import create_app
+from geoapi.store.bulkload import build_photo_indexes
 from geoapi.store.migrations import upgrade
 from geoapi.store.provision import drop_database, ensure_database, resolve_database_url
 from geoapi.store.users import UserInfo, create_token, create_user
@@ -70,6 +71,7 @@ def engine(_session_app: Flask) -> Engine:
     engine: Engine = _session_app.extensions["geoapi.engine"]
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    build_photo_indexes(engine)  # any that a test's bulk load deferred and left
     return engine
 
 

@@ -10,10 +10,12 @@ from typing import IO, Any
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from geoapi.db import get_engine
 from geoapi.documents import inspect_document, iter_document_features
+from geoapi.store.bulkload import build_photo_indexes, defer_photo_indexes
 from geoapi.store.importer import FeatureOutcome, import_records
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.store.users import find_user
@@ -26,6 +28,10 @@ from geoapi.validation import (
     parse_features,
 )
 
+NOT_BUILT = (
+    "the photo spatial indexes are not built yet (this import found photos empty and deferred"
+    " them): the next geoapi import, or geoapi db upgrade, builds them"
+)
 UNLIMITED = 2**63 - 1  # a bulk file may hold any number of features
 
 _DONE = object()
@@ -130,23 +136,46 @@ def import_command(
                 f"\nfailed: feature {outcome.index} {outcome.key or ''}: {outcome.reason}", err=True
             )
 
-    with click.progressbar(length=total_bytes, label="importing", hidden=quiet) as bar:
-        records = _parse_in_background(list(files), options, bar)
-        outcomes = import_records(
-            engine,
-            user.id,
-            records,
-            on_outcome=on_outcome,
-            batch_size=batch_size,
-            writers=writers,
-            transport_types=types,
-            durable=False,  # one WAL flush at the end (geoapi.store.importer.import_records)
-        )
-        for _ in outcomes:
-            pass
+    build_photo_indexes(engine)  # any that an interrupted load left unbuilt
+    deferred = defer_photo_indexes(engine)
+    try:
+        with click.progressbar(length=total_bytes, label="importing", hidden=quiet) as bar:
+            records = _parse_in_background(list(files), options, bar)
+            outcomes = import_records(
+                engine,
+                user.id,
+                records,
+                on_outcome=on_outcome,
+                batch_size=batch_size,
+                writers=writers,
+                transport_types=types,
+                durable=False,  # one WAL flush at the end (geoapi.store.importer.import_records)
+            )
+            for _ in outcomes:
+                pass
+    except KeyboardInterrupt:
+        if deferred:
+            click.echo(NOT_BUILT, err=True)
+        raise
+    except BaseException:
+        if deferred:
+            _build_after_failure(engine)
+        raise
+    if deferred:
+        if not quiet:
+            click.echo("building the photo indexes", err=True)
+        build_photo_indexes(engine)
     click.echo(summarise(counts, photos))
     if counts["failed"]:
         raise SystemExit(1)
+
+
+def _build_after_failure(engine: Engine) -> None:
+    """The deferred indexes after a failed load: built if the database lets us, else named."""
+    try:
+        build_photo_indexes(engine)
+    except Exception:
+        click.echo(NOT_BUILT, err=True)
 
 
 def validate_cli_options(

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from geoapi.fields import MAX_TITLE
 from geoapi.store import database_unavailable, read_sql
 from geoapi.store.parallel import Item, batches, write_parallel
-from geoapi.store.staging import split_clashes, write_staged
+from geoapi.store.staging import BatchClash, split_clashes, write_staged
 from geoapi.store.taxonomy import load_transport_types, replace_tags
 from geoapi.taxonomy import TaxonomyError, TransportTypes
 from geoapi.validation import (
@@ -231,9 +231,10 @@ def _write_batch(
 ) -> list[FeatureOutcome]:
     """Write a batch of sequences, each whole or not at all.
 
-    Each sequence is one statement that refuses (rather than fails on) existing keys, so a batch
-    normally commits once. If the database raises anyway (a concurrent writer took an image key,
-    a deadlock), the batch is rolled back and replayed one transaction per sequence.
+    The batch is written set-based (``geoapi.store.staging``) and normally commits once. If an
+    image key is another sequence's, or the database raises (a concurrent writer took a key, a
+    deadlock), the batch is rolled back and replayed one transaction per sequence, each one
+    statement that refuses (rather than fails on) existing keys and taken image keys.
     """
     records = [(i, item) for i, item in batch if isinstance(item, SequenceRecord)]
     outcomes: dict[int, FeatureOutcome] = {}
@@ -242,6 +243,8 @@ def _write_batch(
             with conn.begin():
                 _relax(conn, durable)
                 outcomes.update(_write_set(conn, owner_id, records, tt, source))
+        except BatchClash:
+            outcomes.clear()
         except DBAPIError as exc:
             if database_unavailable(exc):
                 raise

@@ -3,9 +3,12 @@ one statement (``sql/import_stage.sql``, ``sql/import_batch.sql``).
 
 Per sequence the outcome is exactly the one-statement writer's (``importer.write_sequence``):
 a key the owner has is ``exists``, another owner's key or a taken image key is ``failed``, and
-nothing of such a sequence is written. A batch's sequences that share a key or an image key with
-an earlier one of the same batch are not staged; the caller writes them after the batch, in
-input order, so the first one wins as it would one at a time.
+nothing of such a sequence is written. Keys that exist are looked up first (one query), so a
+re-run stages nothing. A batch's sequences that share a key or an image key with an earlier one
+of the same batch are not staged; the caller writes them after the batch, in input order, so the
+first one wins as it would one at a time. An image key that another sequence holds makes the
+batch raise BatchClash: the caller rolls it back and writes it one sequence at a time. Clashes
+are rare, so the common batch costs one index descent per photo and key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
@@ -66,24 +70,20 @@ def split_clashes(
     return staged, later
 
 
+class BatchClash(Exception):
+    """An image key of a staged sequence is held by another sequence: the batch is to be rolled
+    back and written one sequence at a time (which says which sequence, and why)."""
+
+
+@dataclass(frozen=True)
 class StagedRow:
-    """What ``import_batch.sql`` says of one staged sequence."""
+    """What became of one sequence of the batch: its new id, or the existing row of its key
+    (neither: its key was taken by a concurrent writer after the batch looked)."""
 
-    __slots__ = ("existing_id", "existing_owner_id", "image_key_taken", "photos", "sequence_id")
-
-    def __init__(
-        self,
-        sequence_id: uuid.UUID | None,
-        photos: int | None,
-        existing_id: uuid.UUID | None,
-        existing_owner_id: uuid.UUID | None,
-        image_key_taken: bool,
-    ) -> None:
-        self.sequence_id = sequence_id
-        self.photos = photos or 0
-        self.existing_id = existing_id
-        self.existing_owner_id = existing_owner_id
-        self.image_key_taken = image_key_taken
+    sequence_id: uuid.UUID | None = None
+    photos: int = 0
+    existing_id: uuid.UUID | None = None
+    existing_owner_id: uuid.UUID | None = None
 
 
 def write_staged(
@@ -92,8 +92,31 @@ def write_staged(
     rows: Iterable[tuple[int, SequenceRecord, str, int | None]],
     source: str,
 ) -> dict[int, StagedRow]:
-    """Stage ``rows`` (index, record, title, transport type id) and write them in the caller's
-    transaction; what became of each, by index."""
+    """Write ``rows`` (index, record, title, transport type id) in the caller's transaction:
+    those whose key exists are left alone, the others staged and written by one statement;
+    what became of each, by index. BatchClash when an image key is another sequence's."""
+    rows = list(rows)
+    existing = {
+        row.key: StagedRow(existing_id=row.id, existing_owner_id=row.owner_id)
+        for row in conn.execute(
+            text(read_sql("import_existing")), {"keys": [record.key for _i, record, *_ in rows]}
+        )
+    }
+    outcome = {idx: existing[record.key] for idx, record, *_ in rows if record.key in existing}
+    fresh = [row for row in rows if row[0] not in outcome]
+    if not fresh:
+        return outcome
+    _stage(conn, fresh)
+    result = conn.execute(text(read_sql("import_batch")), {"owner_id": owner_id, "source": source})
+    for row in result:
+        if row.sequence_id is not None and row.photos_written != row.photos:
+            raise BatchClash(f"staged sequence {row.idx} lost an image key to another sequence")
+        outcome[row.idx] = StagedRow(row.sequence_id, row.photos or 0)
+    return outcome
+
+
+def _stage(conn: Connection, rows: list[tuple[int, SequenceRecord, str, int | None]]) -> None:
+    """COPY the rows' sequences and photos into the (emptied) staging tables."""
     sequences = io.StringIO()
     photos = io.StringIO()
     for idx, record, title, transport_type_id in rows:
@@ -128,14 +151,3 @@ def write_staged(
         cursor.copy_expert(_COPY_PHOTOS, photos)
     finally:
         cursor.close()
-    result = conn.execute(text(read_sql("import_batch")), {"owner_id": owner_id, "source": source})
-    return {
-        row.idx: StagedRow(
-            row.sequence_id,
-            row.photos,
-            row.existing_id,
-            row.existing_owner_id,
-            row.image_key_taken,
-        )
-        for row in result
-    }

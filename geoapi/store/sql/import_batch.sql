@@ -1,21 +1,14 @@
 -- Write the staged batch (import_stage.sql) in one statement: every staged sequence whose key is
--- new and none of whose image keys exists becomes a sequence row with its line and its photo
--- rows; the others are left alone, and the result says why, one row per staged sequence. The
--- writer stages no two sequences of a batch that share a key or an image key, so each staged
--- sequence is decided against the tables alone (a concurrent writer that takes a key meanwhile
--- makes the statement fail, and the batch is replayed one sequence at a time).
-WITH existing AS (
-    SELECT st.idx, s.id, s.owner_id
-    FROM import_stage_sequences st JOIN sequences s ON s.mapillary_key = st.key
-), taken AS (
-    SELECT DISTINCT ps.idx
-    FROM import_stage_photos ps JOIN photos p ON p.image_key = ps.image_key
-), pts AS (
+-- new becomes a sequence row with its line and its photo rows. The writer stages only sequences
+-- whose keys it found new (import_existing.sql) and no two that share a key or an image key, so
+-- the only clash left is an image key that some other sequence holds: its photo is skipped
+-- (ON CONFLICT DO NOTHING, one index descent per photo instead of a look-up and an insert),
+-- the result shows the sequence short of photos, and the writer rolls the batch back and
+-- writes it one sequence at a time, which names the clash (geoapi.store.staging).
+WITH pts AS (
     SELECT ps.idx, ps.position, ps.image_key, ps.ca,
            ST_SetSRID(ST_MakePoint(ps.lon, ps.lat), 4326) AS geom
     FROM import_stage_photos ps
-    WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.idx = ps.idx)
-      AND NOT EXISTS (SELECT 1 FROM taken t WHERE t.idx = ps.idx)
 ), line AS (
     SELECT idx,
            CASE WHEN count(*) = 1 THEN ST_MakeLine(min(geom), min(geom))
@@ -40,13 +33,14 @@ WITH existing AS (
     JOIN import_stage_sequences st ON st.key = seq.mapillary_key
     JOIN pts ON pts.idx = st.idx
     ORDER BY seq.id, pts.position
-    RETURNING 1
+    ON CONFLICT (image_key) DO NOTHING
+    RETURNING sequence_id
+), written AS (
+    SELECT sequence_id, count(*)::integer AS photos FROM photos_in GROUP BY sequence_id
 )
 SELECT st.idx, seq.id AS sequence_id, seq.photo_count AS photos,
-       e.id AS existing_id, e.owner_id AS existing_owner_id,
-       EXISTS (SELECT 1 FROM taken t WHERE t.idx = st.idx) AS image_key_taken,
-       (SELECT count(*) FROM photos_in) AS photos_written
+       COALESCE(w.photos, 0) AS photos_written
 FROM import_stage_sequences st
 LEFT JOIN seq ON seq.mapillary_key = st.key
-LEFT JOIN existing e ON e.idx = st.idx
+LEFT JOIN written w ON w.sequence_id = seq.id
 ORDER BY st.idx
