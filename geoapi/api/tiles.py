@@ -19,10 +19,10 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from geoapi.api._http import JSON, public_url, request_filters, settings
+from geoapi.api._http import JSON, filter_args, public_url, request_filters, settings
 from geoapi.db import get_tile_engine, statement_timed_out
 from geoapi.errors import ServiceUnavailableError
-from geoapi.filters import FILTER_NAMES, SequenceFilters
+from geoapi.filters import SequenceFilters
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.store.tiles import get_tile, tile_bounds
 from geoapi.store.versions import data_version
@@ -106,9 +106,7 @@ def tile(z: str, x: str, name: str) -> Response:
 
 def _tile_url(version: int) -> str:
     """The tile URL template with the data version and the request's filter arguments."""
-    args: list[tuple[str, Any]] = [("v", version)]
-    for key in FILTER_NAMES:
-        args.extend((key, value) for value in request.args.getlist(key) if value != "")
+    args: list[tuple[str, Any]] = [("v", version), *filter_args()]
     return public_url("/tiles/{z}/{x}/{y}.mvt") + "?" + urlencode(args)
 
 
