@@ -71,6 +71,9 @@ def _scale_layers(scale: str, source: str, zooms: dict[str, int]) -> list[dict[s
             **rest,
         }
 
+    # Country names only up to the fade: a city view has no use for them, and there labels off
+    # screen at a tile's edge were seen to keep MapLibre's symbol placement from settling.
+    names_maxzoom = min(zooms.get("maxzoom", FADE_ZOOMS[0]), FADE_ZOOMS[0])
     return [
         layer("land", "land", "fill", paint={"fill-color": _faded(LAND, NEUTRAL)}),
         layer(
@@ -106,6 +109,7 @@ def _scale_layers(scale: str, source: str, zooms: dict[str, int]) -> list[dict[s
                 "symbol-sort-key": ["-", ["get", "area"]],  # larger countries first
             },
             paint={"text-color": LABEL, "text-halo-color": "#ffffff", "text-halo-width": 1.2},
+            maxzoom=names_maxzoom,
         ),
     ]
 
