@@ -28,6 +28,7 @@ from helpers import bearer, serve_in_thread, tile_lonlat, tile_of
 from PIL import Image
 from sqlalchemy import Engine, text
 
+from geoapi import create_app
 from geoapi.api.viewer import MAPILLARY_PHOTO_URL
 from geoapi.mapstyle import TRANSPORT_COLOURS
 from geoapi.store.importer import import_feature_collection
@@ -512,7 +513,8 @@ def test_map_draws_basemap_every_photo_colours_and_photo_popup(
     assert position.inner_text() == f"{photo['position'] + 1} of {count}"
     assert popup.locator("[data-field=time]").inner_text().endswith("UTC")
     page.screenshot(path=str(ARTIFACTS / "map-photo-popup.png"))
-    page.keyboard.press("Escape")
+    page.click(".maplibregl-popup-close-button")
+    assert page.evaluate("() => window.geoapiMap.getFilter('sequence-selected')")[2] == ""
     page.mouse.move(5, 790)
 
     # z14 over Lisbon: the lines show their transport type's colour (sampled from a screenshot,
@@ -573,3 +575,24 @@ def test_photo_count_helpers_agree_with_the_tile_grid() -> None:
     west, south, east, north = tile_lonlat(16, x16, y16)
     assert tile_of((west + east) / 2, (south + north) / 2, 16) == (x16, y16)
     assert math.isclose(LISBON[1], (south + north) / 2, abs_tol=0.1)
+
+
+def test_viewer_falls_back_to_natural_earth_when_the_basemap_fails(
+    database_url: str, engine: Engine, watched: Watched
+) -> None:
+    """With ``GEOAPI_BASEMAP_STYLE_URL`` unreachable, ``/map`` still shows the bundled basemap
+    and says why."""
+    with serve_in_thread(lambda environ, start_response: []) as closed:
+        pass  # its port is closed again
+    app = create_app({"DATABASE_URL": database_url, "BASEMAP_STYLE_URL": f"{closed}/style.json"})
+    try:
+        with serve_in_thread(app) as url:
+            _open_map(watched.page, f"{url}/map#2/20/0")
+            assert _rendered(watched.page, "land-110m")
+            status = watched.page.locator("#status").inner_text()
+    finally:
+        app.extensions["geoapi.engine"].dispose()
+        app.extensions["geoapi.tile_engine"].dispose()
+    assert status.startswith("Basemap unavailable") and "showing Natural Earth" in status
+    # The 502 of the first /style.json is the one console error.
+    assert [e for e in watched.errors if "502" not in e] == []
