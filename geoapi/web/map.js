@@ -364,6 +364,9 @@
       center: [0, 20],
       zoom: 1.2,
       maxZoom: 20,
+      // No symbol fading: photo arrows appear at once, and zooming out of them was seen to keep
+      // MapLibre 5.24 re-placing fading symbols (so drawing frames) for good.
+      fadeDuration: 0,
       style,
     });
     window.geoapiMap = map;
