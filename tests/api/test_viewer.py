@@ -100,10 +100,10 @@ def test_static_text_is_gzipped_when_accepted(client: FlaskClient) -> None:
         url, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]}
     )
     assert again.status_code == 304
-    png = client.get(
+    text = client.get(
         "/map/static/vendor/maplibre-gl.LICENSE.txt", headers={"Accept-Encoding": "gzip"}
     )
-    assert png.headers["Content-Encoding"] == "gzip"
+    assert text.headers["Content-Encoding"] == "gzip"
 
 
 def test_vendor_files_are_the_pinned_npm_build() -> None:
