@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "GEOAPI_"
 
@@ -52,6 +53,9 @@ class Settings:
     # Hosts the service answers for when GEOAPI_PUBLIC_URL is unset (Flask's TRUSTED_HOSTS);
     # empty: 127.0.0.1 and localhost only. Comma-separated; ".example.org" allows subdomains.
     trusted_hosts: str = ""
+    # A MapLibre style URL (http or https) drawn under geoapi's layers by /style.json and /map;
+    # empty: the bundled Natural Earth basemap, which needs no internet.
+    basemap_style_url: str = ""
     mapillary_client_id: str = ""
     mapillary_client_secret: str = ""
     mapillary_api_v3_url: str = "https://a.mapillary.com"
@@ -101,6 +105,8 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}MAX_OVERFLOW must be >= 0")
         if self.mapillary_api_version not in ("v3", "v4"):
             raise ConfigError(f"{ENV_PREFIX}MAPILLARY_API_VERSION must be v3 or v4")
+        if self.basemap_style_url and not _is_http_url(self.basemap_style_url):
+            raise ConfigError(f"{ENV_PREFIX}BASEMAP_STYLE_URL must be an http:// or https:// URL")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         return replace(self, database_url=with_driver(self.database_url))
@@ -130,6 +136,11 @@ def require_secret(settings: Settings) -> None:
             f" e.g. export {ENV_PREFIX}SECRET_KEY=$(python3 -c"
             ' "import secrets; print(secrets.token_urlsafe(48))")'
         )
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and url.strip() == url
 
 
 def with_driver(url: str) -> str:

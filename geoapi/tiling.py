@@ -3,6 +3,13 @@
 Tiles are Mapbox Vector Tiles in the Web Mercator (SRID 3857) XYZ grid, extent 4096, with the
 zoom bands of the contract: ``overview`` points z0-5, ``sequences`` lines from z6, ``photos``
 points from z14. ``geoapi.store.tiles`` builds them in SQL.
+
+Where a tile holds more photos than ``TileLimits.photo_cap`` its photo layer is thinned, so a
+client must never stretch a thinned tile over deeper zooms. TileJSON's ``maxzoom`` is therefore
+``TILEJSON_MAXZOOM`` = 17, the shallowest zoom at which the densest tile of the dense city
+(the benchmark's: 1,000 generated sequences x 100 photos around Ljubljana) holds every
+photo within the cap: ~1,900 photos (~145 KB) where its z16 parent holds ~5,400 (checked by
+``tests/api/test_tile_zooms.py``). Clients overzoom z17 tiles, which hold every photo.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ MAX_ZOOM = 22
 OVERVIEW_MAXZOOM = 5
 SEQUENCES_MINZOOM = OVERVIEW_MAXZOOM + 1
 PHOTOS_MINZOOM = 14
-# TileJSON's maxzoom: clients overzoom z14 tiles; deeper tiles are still served on request.
-TILEJSON_MAXZOOM = 14
+# TileJSON's maxzoom (see the module docstring): clients overzoom z17 tiles, which are not
+# thinned at the dense city's density; deeper tiles are still served on request.
+TILEJSON_MAXZOOM = 17
 TILE_FORMATS = ("mvt", "pbf")
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 WORLD_BOUNDS = (-180.0, -85.051129, 180.0, 85.051129)
@@ -130,7 +138,10 @@ VECTOR_LAYERS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "photos",
-        "description": "Photo points, z14 and beyond (thinned evenly where very dense at z14)",
+        "description": (
+            "Photo points, z14 and beyond (thinned evenly where a tile holds more than its cap;"
+            " never at the dense city's density from the TileJSON maxzoom on)"
+        ),
         "minzoom": PHOTOS_MINZOOM,
         "maxzoom": TILEJSON_MAXZOOM,
         "fields": {
@@ -140,6 +151,7 @@ VECTOR_LAYERS: tuple[dict[str, Any], ...] = (
             "position": "Number: position in the sequence, from 0",
             "captured_at": _TIME_FIELD,
             "pano": _PANO_FIELD,
+            "transport_type": "String: the sequence's transport type (leaf name, e.g. Walk)",
         },
     },
 )

@@ -28,6 +28,8 @@ def test_settings_come_from_prefixed_environment() -> None:
         ({"GEOAPI_JIT": "maybe"}, "GEOAPI_JIT must be true or false"),
         ({"GEOAPI_DATABASE_URL": "mysql://x"}, "GEOAPI_DATABASE_URL must be a postgresql"),
         ({"GEOAPI_MAPILLARY_API_VERSION": "v5"}, "must be v3 or v4"),
+        ({"GEOAPI_BASEMAP_STYLE_URL": "tiles.example.org/style.json"}, "BASEMAP_STYLE_URL must"),
+        ({"GEOAPI_BASEMAP_STYLE_URL": "file:///etc/style.json"}, "BASEMAP_STYLE_URL must be"),
     ],
 )
 def test_bad_settings_fail_at_start(environ: dict[str, str], message: str) -> None:

@@ -268,6 +268,12 @@ def check_known(names: Iterable[str], allowed: frozenset[str]) -> None:
         )
 
 
+def filter_args() -> list[tuple[str, str]]:
+    """The request's property filter arguments (repeats kept, empty ones dropped), to pass on
+    to another URL (tile URLs, the style's TileJSON)."""
+    return [(key, value) for key in FILTER_NAMES for value in request.args.getlist(key) if value]
+
+
 def request_filters(types: TransportTypes | None = None) -> Any:
     """The request's property filters (``geoapi.filters``); 400 naming a bad one."""
     return parse_filters(cast(QueryArgs, request.args), types or transport_types())

@@ -15,7 +15,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request
@@ -26,6 +26,7 @@ from geoapi.api._http import (
     JSON,
     base_url,
     collection_id,
+    filter_args,
     json_response,
     public_url,
     request_filters,
@@ -137,10 +138,7 @@ def _serve_tile(address: TileAddress, only: tuple[str, ...] | None) -> Response:
 
 def _tile_query(version: int) -> str:
     """The query of tile URLs: the data version and the request's filter arguments."""
-    args: list[tuple[str, Any]] = [("v", version)]
-    for key in FILTER_NAMES:
-        args.extend((key, value) for value in request.args.getlist(key) if value != "")
-    return urlencode(args)
+    return urlencode([("v", version), *filter_args()])
 
 
 def _tile_url(version: int) -> str:

@@ -1,35 +1,19 @@
-/* geoapi map viewer: MapLibre GL JS over the service's own vector tiles (no basemap, no CDN). */
+/* geoapi map viewer: MapLibre GL JS on the service's own /style.json (its layers over the
+   basemap it is configured with; by default Natural Earth served by geoapi, no CDN). */
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("geoapi-config").textContent);
   const statusEl = document.getElementById("status");
   const form = document.getElementById("filters");
-  const SOURCE = "geoapi";
-  const FALLBACK_COLOUR = "#37474f";
-  // Leaf transport types (names as in /api/v1/transport-types) and their line colours.
-  const TRANSPORT_COLOURS = [
-    [["Walk", "Wheelchair", "Rock Climbing"], "#2e7d32", "Walk"],
-    [["Bicycle", "Electric Bicycle"], "#1565c0", "Bicycle"],
-    [["Car", "Electric Car"], "#c62828", "Car"],
-    [["Scooter", "Electric Scooter", "Rollerskate", "Skateboard"], "#8e24aa", "Scooter, skates"],
-    [["Canoe", "Kayak", "Kiteboard", "Paddleboard", "Row", "Scuba Dive", "Sail", "Surf", "Swim",
-      "Windsurf", "Boat", "Freedive"], "#00838f", "Water"],
-    [["Ski", "Snowboard", "Snowshoe", "Ice Skating", "Snowmobile"], "#5c6bc0", "Snow"],
-    [["BASE Jump", "Glider", "Hang Glide", "Parachute", "Paraglide", "Wingsuit", "Helicopter",
-      "Plane", "Drone"], "#ef6c00", "Air"],
-  ];
+  // The layers of /style.json a pointer can hit, top first; photos before lines.
+  const PHOTO_LAYERS = ["photos", "photos-no-ca", "photo-dots"];
+  const INTERACTIVE = [...PHOTO_LAYERS, "sequences", "overview"];
+  const NOTHING = "";
 
   function setStatus(text, isError) {
     statusEl.textContent = text || "";
     statusEl.classList.toggle("error", Boolean(isError));
-  }
-
-  function transportColour() {
-    const expr = ["match", ["coalesce", ["get", "transport_type"], ""]];
-    for (const [names, colour] of TRANSPORT_COLOURS) expr.push(names, colour);
-    expr.push(FALLBACK_COLOUR);
-    return expr;
   }
 
   // Filters: the page's query string holds transport_type, tag (comma-separated), from, to.
@@ -61,9 +45,15 @@
     return args;
   }
 
-  function tileJsonUrl(filters) {
-    const args = tileArgs(filters).toString();
-    return new URL(config.tilejson + (args ? "?" + args : ""), window.location.origin).href;
+  function withArgs(path, args) {
+    const query = args.toString();
+    return new URL(path + (query ? "?" + query : ""), window.location.origin).href;
+  }
+
+  function styleUrl(filters, basemap) {
+    const args = tileArgs(filters);
+    if (basemap) args.set("basemap", basemap);
+    return withArgs(config.style, args);
   }
 
   function writeFiltersToUrl(filters) {
@@ -94,16 +84,29 @@
     form.elements.to.value = filters.to;
   }
 
-  // Reference lists for the filter inputs.
+  // Service calls and reference lists.
 
   async function fetchJson(url) {
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const detail = body && (body.detail || body.title);
-      throw new Error(detail || "HTTP " + response.status + " for " + url);
+      const error = new Error(detail || "HTTP " + response.status + " for " + url);
+      error.status = response.status;
+      throw error;
     }
     return body;
+  }
+
+  /** The style for the filters; the bundled basemap when the configured one cannot be had. */
+  async function loadStyle(filters) {
+    try {
+      return await fetchJson(styleUrl(filters));
+    } catch (err) {
+      if (err.status !== 502) throw err;
+      setStatus("Basemap unavailable (" + err.message + "); showing Natural Earth.", true);
+      return fetchJson(styleUrl(filters, "natural-earth"));
+    }
   }
 
   async function loadTransportTypes(selected) {
@@ -146,11 +149,12 @@
     }
   }
 
-  function drawLegend() {
+  /** The transport type colours, as /style.json lists them in its metadata. */
+  function drawLegend(style) {
     const legend = document.getElementById("legend");
-    const rows = TRANSPORT_COLOURS.map(([, colour, label]) => [colour, label]);
-    rows.push([FALLBACK_COLOUR, "Other or none"]);
-    for (const [colour, label] of rows) {
+    legend.replaceChildren();
+    const rows = (style.metadata && style.metadata["geoapi:legend"]) || [];
+    for (const [label, colour] of rows) {
       const row = document.createElement("div");
       const swatch = document.createElement("span");
       swatch.className = "swatch";
@@ -161,118 +165,7 @@
     }
   }
 
-  // Map style: a plain background, a graticule, then the service's layers.
-
-  function graticule(step) {
-    const features = [];
-    for (let lon = -180; lon <= 180; lon += step) {
-      features.push({ type: "Feature", properties: {},
-        geometry: { type: "LineString", coordinates: [[lon, -85], [lon, 0], [lon, 85]] } });
-    }
-    for (let lat = -80; lat <= 80; lat += step) {
-      const coordinates = [];
-      for (let lon = -180; lon <= 180; lon += 10) coordinates.push([lon, lat]);
-      features.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates } });
-    }
-    return { type: "FeatureCollection", features };
-  }
-
-  /** A north-pointing arrow on a canvas, registered as the image ``photo-arrow``. */
-  function addArrowImage(map) {
-    const ratio = 2;
-    const size = 24 * ratio;
-    const canvas = document.createElement("canvas");
-    canvas.width = size;
-    canvas.height = size;
-    const ctx = canvas.getContext("2d");
-    const c = size / 2;
-    ctx.lineJoin = "round";
-    ctx.lineWidth = 2 * ratio;
-    // White with a dark outline: the colours belong to the transport types of the lines.
-    ctx.strokeStyle = "#263238";
-    ctx.fillStyle = "#ffffff";
-    ctx.beginPath();
-    ctx.moveTo(c, 2 * ratio); // tip, pointing north before icon-rotate turns it to ``ca``
-    ctx.lineTo(c + 7 * ratio, c + 8 * ratio);
-    ctx.lineTo(c, c + 4 * ratio);
-    ctx.lineTo(c - 7 * ratio, c + 8 * ratio);
-    ctx.closePath();
-    ctx.stroke();
-    ctx.fill();
-    const image = ctx.getImageData(0, 0, size, size);
-    map.addImage("photo-arrow", { width: size, height: size, data: image.data },
-      { pixelRatio: ratio });
-  }
-
-  const DATA_LAYERS = ["overview", "sequences-casing", "sequences", "sequence-selected",
-    "photos-no-ca", "photos"];
-
-  // A new filter means a new source: MapLibre's setUrl can miss its reload while the source
-  // cache is paused, leaving the old (unfiltered) tiles on screen.
-  function replaceSource(map, url) {
-    for (const id of DATA_LAYERS) if (map.getLayer(id)) map.removeLayer(id);
-    if (map.getSource(SOURCE)) map.removeSource(SOURCE);
-    addLayers(map, url);
-  }
-
-  function addLayers(map, url) {
-    map.addSource(SOURCE, { type: "vector", url });
-    map.addLayer({
-      id: "overview", type: "circle", source: SOURCE, "source-layer": "overview", maxzoom: 6,
-      paint: {
-        "circle-radius": ["interpolate", ["linear"], ["zoom"], 0, 4, 5, 5.5],
-        "circle-color": ["case", ["to-boolean", ["get", "pano"]], "#8e24aa", "#1565c0"],
-        "circle-opacity": 0.8,
-        "circle-stroke-color": "#ffffff",
-        "circle-stroke-width": 1,
-      },
-    });
-    map.addLayer({
-      id: "sequences-casing", type: "line", source: SOURCE, "source-layer": "sequences",
-      minzoom: 6,
-      layout: { "line-cap": "round", "line-join": "round" },
-      paint: {
-        "line-color": "#ffffff",
-        "line-width": ["interpolate", ["linear"], ["zoom"], 6, 2.5, 14, 6, 18, 10],
-        "line-opacity": 0.8,
-      },
-    });
-    map.addLayer({
-      id: "sequences", type: "line", source: SOURCE, "source-layer": "sequences", minzoom: 6,
-      layout: { "line-cap": "round", "line-join": "round" },
-      paint: {
-        "line-color": transportColour(),
-        "line-width": ["interpolate", ["linear"], ["zoom"], 6, 1.5, 14, 3.5, 18, 6],
-      },
-    });
-    map.addLayer({
-      id: "sequence-selected", type: "line", source: SOURCE, "source-layer": "sequences",
-      minzoom: 6, filter: ["==", ["get", "id"], ""],
-      layout: { "line-cap": "round", "line-join": "round" },
-      paint: { "line-color": "#ffd600", "line-width": ["interpolate", ["linear"], ["zoom"], 6, 4, 18, 12],
-        "line-opacity": 0.9 },
-    }, "sequences");
-    map.addLayer({
-      id: "photos-no-ca", type: "circle", source: SOURCE, "source-layer": "photos", minzoom: 14,
-      filter: ["!", ["has", "ca"]],
-      paint: { "circle-radius": 4, "circle-color": "#ffffff", "circle-stroke-color": "#263238",
-        "circle-stroke-width": 1.5 },
-    });
-    map.addLayer({
-      id: "photos", type: "symbol", source: SOURCE, "source-layer": "photos", minzoom: 14,
-      filter: ["has", "ca"],
-      layout: {
-        "icon-image": "photo-arrow",
-        "icon-rotate": ["get", "ca"],
-        "icon-rotation-alignment": "map",
-        "icon-allow-overlap": true,
-        "icon-ignore-placement": true,
-        "icon-size": ["interpolate", ["linear"], ["zoom"], 14, 0.45, 16, 0.7, 18, 1.1],
-      },
-    });
-  }
-
-  // Details popup from the sequence API.
+  // Popups.
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -286,12 +179,30 @@
     return iso.replace("T", " ").replace(/:\d\d(\.\d+)?(Z|\+00:00)$/, " UTC");
   }
 
-  function detailsNode(feature, photo) {
+  function fields(rows) {
+    const dl = el("dl");
+    for (const [name, value, key] of rows) {
+      dl.appendChild(el("dt", {}, name));
+      dl.appendChild(el("dd", { "data-field": key || name.toLowerCase() }, value));
+    }
+    return dl;
+  }
+
+  function linkRow(links) {
+    const p = el("p", { class: "links" });
+    links.forEach((link, index) => {
+      if (index) p.appendChild(document.createTextNode(" · "));
+      p.appendChild(link);
+    });
+    return p;
+  }
+
+  function sequenceNode(feature, tours) {
     const p = feature.properties;
     const root = el("div", { class: "sequence-details", "data-sequence-id": feature.id });
     root.appendChild(el("h2", {}, p.title || "Untitled sequence"));
     if (p.description) root.appendChild(el("p", { class: "description" }, p.description));
-    const rows = [
+    root.appendChild(fields([
       ["User", p.mapillary_username && p.mapillary_username !== p.username
         ? p.username + " (Mapillary: " + p.mapillary_username + ")" : p.username],
       ["Date", formatDate(p.captured_at)],
@@ -299,70 +210,153 @@
       ["Tags", p.tags && p.tags.length ? p.tags.join(", ") : "none"],
       ["Photos", p.photo_count],
       ["Likes", p.like_count],
-    ];
-    if (photo) {
-      rows.push(["Photo", "#" + photo.position + (photo.ca !== undefined && photo.ca !== null
-        ? ", heading " + Math.round(photo.ca) + "°" : "") + " (" + photo.image_key + ")"]);
-    }
-    const dl = el("dl");
-    for (const [name, value] of rows) {
-      dl.appendChild(el("dt", {}, name));
-      dl.appendChild(el("dd", { "data-field": name.toLowerCase() }, value));
-    }
-    root.appendChild(dl);
-    const base = config.sequences + encodeURIComponent(feature.id);
-    const links = el("p", { class: "links" });
-    links.appendChild(el("a", { href: base + "/export.geojson", download: "", class: "export" },
-      "Download GeoJSON"));
-    links.appendChild(document.createTextNode(" · "));
-    links.appendChild(el("a", { href: base, target: "_blank", rel: "noopener" }, "API"));
-    root.appendChild(links);
+      ["Tours", tours.length ? tours.map((t) => t.title || "Untitled tour").join(", ") : "none"],
+    ]));
+    const id = encodeURIComponent(feature.id);
+    root.appendChild(linkRow([
+      el("a", { href: config.sequences + id + "/export.geojson", download: "", class: "export" },
+        "GeoJSON export"),
+      el("a", { href: config.photo_items + "?sequence_id=" + id, class: "items", target: "_blank",
+        rel: "noopener" }, "Photos in the features API"),
+      el("a", { href: config.sequences + id, target: "_blank", rel: "noopener" }, "API"),
+    ]));
+    return root;
+  }
+
+  function photoNode(photo, sequence) {
+    const root = el("div", { class: "photo-details", "data-image-key": photo.image_key });
+    const title = sequence ? sequence.properties.title || "Untitled sequence" : "Photo";
+    root.appendChild(el("h2", {}, title));
+    const position = Number(photo.position) + 1;
+    const angle = photo.ca !== undefined && photo.ca !== null ? Math.round(photo.ca) + "°" : "unknown";
+    const time = photo.captured_at ? new Date(Number(photo.captured_at)).toISOString() : "";
+    root.appendChild(fields([
+      ["Image key", photo.image_key, "image_key"],
+      ["Time", formatDate(time)],
+      ["Angle", angle],
+      ["Position", sequence ? position + " of " + sequence.properties.photo_count : "#" + position],
+      ["Panorama", photo.pano ? "yes" : "no"],
+    ]));
+    const more = el("a", { href: "#", class: "sequence-link" }, "Sequence details");
+    more.addEventListener("click", (event) => {
+      event.preventDefault();
+      showSequence(window.geoapiMap, String(photo.sequence_id), popup.getLngLat());
+    });
+    root.appendChild(linkRow([
+      el("a", { href: config.mapillary_photo + encodeURIComponent(photo.image_key),
+        class: "mapillary", target: "_blank", rel: "noopener" }, "View on Mapillary"),
+      more,
+    ]));
     return root;
   }
 
   let popup = null;
 
-  async function showSequence(map, id, lngLat, photo) {
+  function openPopup(map, lngLat, sequenceId) {
     if (popup) popup.remove();
-    map.setFilter("sequence-selected", ["==", ["get", "id"], id]);
-    popup = new maplibregl.Popup({ maxWidth: "320px" })
+    map.setFilter("sequence-selected", ["==", ["get", "id"], sequenceId]);
+    popup = new maplibregl.Popup({ maxWidth: "340px" })
       .setLngLat(lngLat)
       .setDOMContent(el("p", { class: "loading" }, "Loading…"))
       .addTo(map);
     const mine = popup;
     mine.on("close", () => {
-      if (popup === mine) map.setFilter("sequence-selected", ["==", ["get", "id"], ""]);
+      if (popup === mine && map.getLayer("sequence-selected")) {
+        map.setFilter("sequence-selected", ["==", ["get", "id"], NOTHING]);
+      }
     });
+    return mine;
+  }
+
+  async function showSequence(map, id, lngLat) {
+    const mine = openPopup(map, lngLat, id);
     try {
       const feature = await fetchJson(config.sequences + encodeURIComponent(id));
-      if (popup === mine) mine.setDOMContent(detailsNode(feature, photo));
+      const tours = await Promise.all((feature.properties.tour_ids || []).map(
+        (tourId) => fetchJson(config.tours + encodeURIComponent(tourId)).catch(() => ({}))));
+      if (popup === mine) mine.setDOMContent(sequenceNode(feature, tours));
     } catch (err) {
       if (popup === mine) mine.setDOMContent(el("p", { class: "error" }, err.message));
     }
   }
 
-  function onClick(map, event) {
+  async function showPhoto(map, photo, lngLat) {
+    const mine = openPopup(map, lngLat, String(photo.sequence_id));
+    mine.setDOMContent(photoNode(photo, null));
+    try {
+      const sequence = await fetchJson(config.sequences + encodeURIComponent(photo.sequence_id));
+      if (popup === mine) mine.setDOMContent(photoNode(photo, sequence));
+    } catch (err) {
+      // The photo's own fields are shown already; the sequence title is a nicety.
+    }
+  }
+
+  // Pointer: what is under it, hover highlight, click.
+
+  function hitAt(map, point) {
     const pad = 5;
-    const box = [[event.point.x - pad, event.point.y - pad], [event.point.x + pad, event.point.y + pad]];
-    const layers = ["photos", "photos-no-ca", "sequences", "overview"].filter((l) => map.getLayer(l));
+    const box = [[point.x - pad, point.y - pad], [point.x + pad, point.y + pad]];
+    const layers = INTERACTIVE.filter((l) => map.getLayer(l));
     const hits = map.queryRenderedFeatures(box, { layers });
-    if (!hits.length) return;
-    const hit = hits[0];
-    const isPhoto = hit.layer.id.startsWith("photos");
-    const id = isPhoto ? hit.properties.sequence_id : hit.properties.id;
-    if (id) showSequence(map, String(id), event.lngLat, isPhoto ? hit.properties : null);
+    return hits.length ? hits[0] : null;
+  }
+
+  function sequenceOf(hit) {
+    if (!hit) return NOTHING;
+    const id = PHOTO_LAYERS.includes(hit.layer.id) ? hit.properties.sequence_id : hit.properties.id;
+    return id ? String(id) : NOTHING;
+  }
+
+  let hovered = NOTHING;
+
+  function setHover(map, id) {
+    if (id === hovered) return;
+    hovered = id;
+    if (map.getLayer("sequence-hover")) map.setFilter("sequence-hover", ["==", ["get", "id"], id]);
+    if (map.getLayer("photos-hover")) {
+      map.setFilter("photos-hover", ["==", ["get", "sequence_id"], id]);
+    }
+    map.getCanvas().style.cursor = id ? "pointer" : "";
+  }
+
+  function onClick(map, event) {
+    const hit = hitAt(map, event.point);
+    if (!hit) return;
+    if (PHOTO_LAYERS.includes(hit.layer.id)) {
+      showPhoto(map, hit.properties, hit.geometry.coordinates);
+    } else if (sequenceOf(hit)) {
+      showSequence(map, sequenceOf(hit), event.lngLat);
+    }
   }
 
   // Start-up.
+
+  function fitData(map, tilejson) {
+    if (!tilejson || !Array.isArray(tilejson.bounds)) return;
+    const [w, s, e, n] = tilejson.bounds;
+    // Keep the data clear of the filter panel on the left when there is room.
+    const left = window.innerWidth > 700 ? 290 : 40;
+    const padding = { top: 40, bottom: 40, left, right: 60 };
+    if (e > w && n > s) map.fitBounds([[w, s], [e, n]], { padding, animate: false, maxZoom: 14 });
+  }
 
   async function start() {
     if (typeof maplibregl === "undefined") {
       setStatus("MapLibre GL JS did not load (run bash .ci/build-web).", true);
       return;
     }
-    drawLegend();
     const filters = readFilters();
     fillForm(filters);
+    loadTransportTypes(filters.transport_type).catch((err) => setStatus(err.message, true));
+    loadTags().catch(() => undefined);
+    let style;
+    try {
+      style = await loadStyle(filters);
+    } catch (err) {
+      setStatus("Map style unavailable: " + err.message, true);
+      return;
+    }
+    drawLegend(style);
     const hadView = /^#[\d.]+\/-?[\d.]+\/-?[\d.]+/.test(window.location.hash);
     const map = new maplibregl.Map({
       container: "map",
@@ -370,16 +364,10 @@
       center: [0, 20],
       zoom: 1.2,
       maxZoom: 20,
-      attributionControl: false,
-      style: {
-        version: 8,
-        sources: { graticule: { type: "geojson", data: graticule(10) } },
-        layers: [
-          { id: "background", type: "background", paint: { "background-color": "#eef2f4" } },
-          { id: "graticule", type: "line", source: "graticule",
-            paint: { "line-color": "#c9d3d9", "line-width": 0.6 } },
-        ],
-      },
+      // No symbol fading: photo arrows appear at once, and zooming out of them was seen to keep
+      // MapLibre 5.24 re-placing fading symbols (so drawing frames) for good.
+      fadeDuration: 0,
+      style,
     });
     window.geoapiMap = map;
     map.addControl(new maplibregl.NavigationControl({ visualizePitch: false }), "top-right");
@@ -388,45 +376,29 @@
       const message = event && event.error && event.error.message;
       if (message) setStatus(message, true);
     });
-
-    loadTransportTypes(filters.transport_type).catch((err) => setStatus(err.message, true));
-    loadTags().catch(() => undefined);
-
-    let tilejson = null;
-    try {
-      tilejson = await fetchJson(tileJsonUrl(filters));
-    } catch (err) {
-      setStatus("Tiles unavailable: " + err.message, true);
-    }
-    const url = tileJsonUrl(filters);
-    const onStyle = () => {
-      addArrowImage(map);
-      addLayers(map, url);
-      if (!hadView && tilejson && Array.isArray(tilejson.bounds)) {
-        const [w, s, e, n] = tilejson.bounds;
-        // Keep the data clear of the filter panel on the left when there is room.
-        const left = window.innerWidth > 700 ? 290 : 40;
-        const padding = { top: 40, bottom: 40, left, right: 60 };
-        if (e > w && n > s) map.fitBounds([[w, s], [e, n]], { padding, animate: false, maxZoom: 14 });
+    map.once("load", async () => {
+      if (!hadView) {
+        try {
+          fitData(map, await fetchJson(withArgs(config.tilejson, tileArgs(filters))));
+        } catch (err) {
+          setStatus("Tiles unavailable: " + err.message, true);
+        }
       }
       map.once("idle", () => {
         document.body.dataset.state = "ready";
         if (!statusEl.classList.contains("error")) setStatus("");
       });
-    };
-    if (map.isStyleLoaded()) onStyle(); else map.once("load", onStyle);
+    });
     map.on("click", (event) => onClick(map, event));
-    for (const layer of ["sequences", "overview", "photos", "photos-no-ca"]) {
-      map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
-      map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = ""; });
-    }
+    map.on("mousemove", (event) => setHover(map, sequenceOf(hitAt(map, event.point))));
+    map.getCanvas().addEventListener("mouseleave", () => setHover(map, NOTHING));
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const next = formFilters();
-      const nextUrl = tileJsonUrl(next);
+      let nextStyle;
       try {
-        await fetchJson(nextUrl); // a bad filter shows the service's problem detail
+        nextStyle = await loadStyle(next); // a bad filter shows the service's problem detail
       } catch (err) {
         setStatus(err.message, true);
         return;
@@ -434,7 +406,10 @@
       setStatus("");
       writeFiltersToUrl(next);
       if (popup) popup.remove();
-      replaceSource(map, nextUrl);
+      hovered = NOTHING;
+      // The new style differs in the geoapi source's URL: MapLibre replaces that source and
+      // its layers, and keeps the basemap as it is.
+      map.setStyle(nextStyle);
     });
     form.addEventListener("reset", () => {
       window.setTimeout(() => form.dispatchEvent(new Event("submit", { cancelable: true })), 0);
@@ -442,8 +417,9 @@
 
     window.geoapiViewer = {
       map,
-      showSequence: (id, lngLat) => showSequence(map, id, lngLat, null),
-      tileJsonUrl: () => map.getSource(SOURCE) && map.getSource(SOURCE).url,
+      showSequence: (id, lngLat) => showSequence(map, id, lngLat),
+      showPhoto: (photo, lngLat) => showPhoto(map, photo, lngLat),
+      tileJsonUrl: () => map.getSource("geoapi") && map.getSource("geoapi").url,
     };
   }
 

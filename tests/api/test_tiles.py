@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import math
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -13,7 +12,7 @@ import mapbox_vector_tile
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import make_feature
+from helpers import make_feature, tile_lonlat, tile_of
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
@@ -29,23 +28,6 @@ MakeUser = Callable[[str], tuple[UserInfo, str]]
 LJUBLJANA = (14.505, 46.05)
 LISBON = (-9.14, 38.72)
 KATHMANDU = (85.32, 27.71)
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return x, y
-
-
-def tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """(west, south, east, north) of an XYZ tile."""
-    n = 2**z
-
-    def lat(row: float) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
-
-    return x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y)
 
 
 def epoch_ms(iso: str) -> int:
@@ -212,9 +194,11 @@ def test_photos_band_points_with_attributes(client: FlaskClient, world: dict[str
         "position": 2,
         "captured_at": epoch_ms(A_TIME),
         "pano": False,
+        "transport_type": "Walk",
     }
     lone = photos["seq-b-img-0"]["properties"]
     assert (lone["sequence_id"], lone["position"], lone["pano"]) == (world["b"], 0, True)
+    assert lone["transport_type"] == "Kayak"
     # Photos run west to east along A, in tile coordinates.
     xs = [photos[f"seq-a-img-{i}"]["geometry"]["coordinates"][0] for i in range(5)]
     assert xs == sorted(xs) and xs[0] < xs[-1]
@@ -550,15 +534,15 @@ def test_tilejson_document(client: FlaskClient, world: dict[str, str]) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     doc = response.get_json()
     assert doc["tilejson"] == "3.0.0"
-    assert (doc["minzoom"], doc["maxzoom"]) == (0, 14)
+    assert (doc["minzoom"], doc["maxzoom"]) == (0, 17)
     [url] = doc["tiles"]
     assert url.startswith("http://localhost/tiles/{z}/{x}/{y}.mvt?v=")
     assert _version(url).isdigit()
     layers = {layer["id"]: layer for layer in doc["vector_layers"]}
     assert list(layers) == ["overview", "sequences", "photos"]
     assert (layers["overview"]["minzoom"], layers["overview"]["maxzoom"]) == (0, 5)
-    assert (layers["sequences"]["minzoom"], layers["sequences"]["maxzoom"]) == (6, 14)
-    assert (layers["photos"]["minzoom"], layers["photos"]["maxzoom"]) == (14, 14)
+    assert (layers["sequences"]["minzoom"], layers["sequences"]["maxzoom"]) == (6, 17)
+    assert (layers["photos"]["minzoom"], layers["photos"]["maxzoom"]) == (14, 17)
     assert set(layers["overview"]["fields"]) == {"id", "captured_at", "pano"}
     assert set(layers["sequences"]["fields"]) == {
         "id",
@@ -575,6 +559,7 @@ def test_tilejson_document(client: FlaskClient, world: dict[str, str]) -> None:
         "position",
         "captured_at",
         "pano",
+        "transport_type",
     }
     # Bounds of the published data only (the draft lies far south at -60).
     published = [*A_POINTS, B_POINT, LISBON, (LISBON[0] + 0.002, LISBON[1] + 0.001), KATHMANDU]

@@ -1,7 +1,11 @@
-"""The map viewer page, its assets and the /docs page: served locally, no external URLs."""
+"""The map viewer page, its assets and the /docs page: served locally, nothing loaded from
+the internet (the one external URL is the Mapillary link a photo popup shows)."""
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,7 +15,7 @@ from flask import Flask, render_template
 from flask.testing import FlaskClient
 
 from geoapi.api.openapi import openapi_document
-from geoapi.api.viewer import STATIC_DIR, WEB_DIR
+from geoapi.api.viewer import MAPILLARY_PHOTO_URL, STATIC_DIR, WEB_DIR
 
 # An absolute or protocol-relative URL naming a host, e.g. https://unpkg.com or //cdn.example.org
 EXTERNAL_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*:)?//[a-z0-9-]+(?:\.[a-z0-9-]+)+", re.IGNORECASE)
@@ -57,8 +61,10 @@ def test_map_page_loads_local_maplibre_and_the_tilejson(client: FlaskClient) -> 
         "/map/static/vendor/maplibre-gl.css",
         "/map/map.css",
     ]
+    assert '"style": "/style.json"' in html
     assert '"tilejson": "/tiles.json"' in html
     assert '"sequences": "/api/v1/sequences/"' in html
+    assert '"photo_items": "/collections/photos/items"' in html
     assert "/docs" in refs.links
     assert "not-built" not in html  # .ci/build-web has run (CI's setup runs it)
 
@@ -66,7 +72,8 @@ def test_map_page_loads_local_maplibre_and_the_tilejson(client: FlaskClient) -> 
 def test_every_asset_the_page_references_is_served(client: FlaskClient) -> None:
     refs = _refs(client.get("/map").get_data(as_text=True))
     types = {}
-    for url in [*refs.scripts, *refs.styles]:
+    basemap = [f"/map/static/vendor/basemap/ne-{scale}.geojson" for scale in ("110m", "50m")]
+    for url in [*refs.scripts, *refs.styles, *basemap]:
         with client.get(url) as response:
             assert response.status_code == 200, url
             assert response.headers["Cache-Control"] == "public, max-age=86400"
@@ -76,6 +83,27 @@ def test_every_asset_the_page_references_is_served(client: FlaskClient) -> None:
             assert "maplibregl" in body and len(body) > 500_000
     assert types["/map/map.js"] == types["/map/static/vendor/maplibre-gl.js"] == "text/javascript"
     assert types["/map/map.css"] == types["/map/static/vendor/maplibre-gl.css"] == "text/css"
+    assert types[basemap[0]] == types[basemap[1]] == "application/geo+json"
+
+
+def test_static_text_is_gzipped_when_accepted(client: FlaskClient) -> None:
+    url = "/map/static/vendor/basemap/ne-50m.geojson"
+    plain = client.get(url)
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["Vary"]
+    assert gzip.decompress(zipped.data) == plain.data
+    assert len(zipped.data) < len(plain.data) / 2
+    assert zipped.headers["ETag"] != plain.headers["ETag"]
+    again = client.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    text = client.get(
+        "/map/static/vendor/maplibre-gl.LICENSE.txt", headers={"Accept-Encoding": "gzip"}
+    )
+    assert text.headers["Content-Encoding"] == "gzip"
 
 
 def test_vendor_files_are_the_pinned_npm_build() -> None:
@@ -85,7 +113,30 @@ def test_vendor_files_are_the_pinned_npm_build() -> None:
         assert built.is_file(), f"{built} is missing: run bash .ci/build-web"
         if dist.is_dir():
             assert built.read_bytes() == (dist / name).read_bytes()
-    assert '"maplibre-gl": "5.' in (REPO / "package.json").read_text()  # pinned, not a range
+    package = json.loads((REPO / "package.json").read_text())
+    pinned = {**package["dependencies"], **package["devDependencies"]}
+    for name in ("maplibre-gl", "world-atlas", "@maplibre/maplibre-gl-style-spec"):
+        assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", pinned[name]), name  # pinned, not a range
+
+
+@pytest.mark.parametrize("scale", ["110m", "50m"])
+def test_bundled_basemap_is_natural_earth_land_borders_and_names(scale: str) -> None:
+    path = STATIC_DIR / "vendor" / "basemap" / f"ne-{scale}.geojson"
+    assert path.is_file(), f"{path} is missing: run bash .ci/build-web"
+    document = json.loads(path.read_text())
+    kinds: dict[str, set[str]] = {}
+    for feature in document["features"]:
+        kinds.setdefault(feature["properties"]["kind"], set()).add(feature["geometry"]["type"])
+    assert kinds == {"land": {"Polygon"}, "border": {"LineString"}, "country": {"Point"}}
+    names = {f["properties"]["name"] for f in document["features"] if "name" in f["properties"]}
+    assert {"Portugal", "Slovenia", "Nepal", "Brazil"} <= names
+    for feature in document["features"]:
+        if feature["geometry"]["type"] == "Polygon":
+            for ring in feature["geometry"]["coordinates"]:
+                assert ring[0] == ring[-1]  # closed, also the rings around a pole
+                # No edge crosses the world (the antimeridian is unwrapped) but along a pole.
+                for a, b in itertools.pairwise(ring):
+                    assert abs(a[0] - b[0]) < 180 or abs(a[1]) == abs(b[1]) >= 89.99, (a, b)
 
 
 def test_asset_urls_change_with_their_content(client: FlaskClient, tmp_path: Path) -> None:
@@ -100,8 +151,10 @@ def test_asset_urls_change_with_their_content(client: FlaskClient, tmp_path: Pat
 
 
 def test_no_external_urls_in_the_viewer(client: FlaskClient) -> None:
+    page = client.get("/map").get_data(as_text=True)
+    assert page.count(MAPILLARY_PHOTO_URL) == 1  # the photo link template, in the page's config
     texts = {
-        "/map": client.get("/map").get_data(as_text=True),
+        "/map": page.replace(MAPILLARY_PHOTO_URL, ""),
         "map.js": (WEB_DIR / "map.js").read_text(),
         "map.css": (WEB_DIR / "map.css").read_text(),
     }
@@ -111,17 +164,15 @@ def test_no_external_urls_in_the_viewer(client: FlaskClient) -> None:
     assert EXTERNAL_URL.findall("<script src='https://unpkg.com/x.js'>") != []  # the check works
 
 
-def test_viewer_script_draws_the_required_layers() -> None:
+def test_viewer_script_opens_the_service_style() -> None:
     script = (WEB_DIR / "map.js").read_text()
     assert "hash: true" in script
-    assert '"source-layer": "sequences"' in script
-    assert '"source-layer": "overview"' in script
-    assert '"source-layer": "photos"' in script
-    assert '"icon-rotate": ["get", "ca"]' in script
-    assert '"icon-rotation-alignment": "map"' in script
-    assert '["match", ["coalesce", ["get", "transport_type"], ""]]' in script
+    assert "config.style" in script and "style," in script  # the map is made from /style.json
+    assert "map.setStyle(nextStyle)" in script  # filters: the same style, other TileJSON URL
+    assert '"geoapi:legend"' in script  # the legend comes from the style's metadata
     assert "window.geoapiMap = map" in script
-    assert "/export.geojson" in script
+    assert "/export.geojson" in script and "config.photo_items" in script
+    assert "config.mapillary_photo" in script
 
 
 def test_unknown_assets_are_problem_404s(client: FlaskClient) -> None:

@@ -48,7 +48,7 @@ lines AS MATERIALIZED (
 photo_candidates AS MATERIALIZED (
     -- The photos of those sequences inside the buffered tile.
     SELECT p.image_key, p.ca, p.sequence_id, p.position, p.captured_at, p.geom_3857,
-           seqs.captured_at AS sequence_captured_at, seqs.pano
+           seqs.captured_at AS sequence_captured_at, seqs.pano, seqs.transport_type_id
     FROM seqs JOIN photos p ON p.sequence_id = seqs.id, tile
     WHERE p.geom_3857 && tile.area
 )
@@ -100,14 +100,17 @@ COALESCE((
 
 -- @layer photos
 COALESCE((
-    -- z14+: the photos; where the tile holds more than the cap, every k-th photo of each
-    -- sequence (by position), so the thinning is even along the lines.
+    -- z14+: the photos, with their sequence's transport type (so a client colours them like
+    -- their line); where the tile holds more than the cap, every k-th photo of each sequence
+    -- (by position), so the thinning is even along the lines.
     SELECT ST_AsMVT(q, 'photos', :extent, 'geom') FROM (
         SELECT c.image_key, c.ca, c.sequence_id::text AS sequence_id, c.position,
                (extract(epoch FROM COALESCE(c.captured_at, c.sequence_captured_at)) * 1000)
                    ::bigint AS captured_at,
-               c.pano, ST_AsMVTGeom(c.geom_3857, tile.env, :extent, :buffer, true) AS geom
-        FROM photo_candidates c, tile
+               c.pano, tt.name AS transport_type,
+               ST_AsMVTGeom(c.geom_3857, tile.env, :extent, :buffer, true) AS geom
+        FROM photo_candidates c
+        LEFT JOIN transport_types tt ON tt.id = c.transport_type_id, tile
         WHERE c.position % (SELECT greatest(1, ceil(count(*) / CAST(:photo_cap AS float8)))
                             FROM photo_candidates)::integer = 0
         ORDER BY c.sequence_captured_at DESC NULLS LAST, c.sequence_id, c.position
