@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from flask import Response, current_app, request, stream_with_context
 
 from geoapi.config import Settings
-from geoapi.db import get_session
+from geoapi.db import read_session
 from geoapi.documents import MAX_DEPTH, json_depth
 from geoapi.errors import (
     BadRequestError,
@@ -30,7 +30,7 @@ from geoapi.errors import (
 from geoapi.fields import parse_uuid
 from geoapi.filters import FILTER_NAMES, QueryArgs, parse_filters
 from geoapi.geo import parse_bbox
-from geoapi.paging import LimitRule
+from geoapi.paging import LimitRule, cursor_version
 from geoapi.store.features import CollectionId, ItemQuery, Key
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.taxonomy import TransportTypes
@@ -60,7 +60,7 @@ def transport_types() -> TransportTypes:
     """The transport type tree, loaded once per app (it only changes with a migration)."""
     cached: TransportTypes | None = current_app.extensions.get("geoapi.transport_types")
     if cached is None:
-        cached = load_transport_types(get_session())
+        cached = load_transport_types(read_session())
         current_app.extensions["geoapi.transport_types"] = cached
     return cached
 
@@ -238,6 +238,7 @@ def item_query(collection: CollectionId, *, extra: frozenset[str], limit: LimitR
         limit=page_size,
         after=ItemQuery.parse_cursor(collection, cursor) if cursor is not None else None,
         sequence_id=sequence_id,
+        version=cursor_version(cursor),
     )
 
 

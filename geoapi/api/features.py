@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
 from markupsafe import escape
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from geoapi.api._http import (
     GEOJSON,
@@ -30,7 +32,7 @@ from geoapi.api._http import (
     streamed,
     this_url,
 )
-from geoapi.db import get_engine, get_session
+from geoapi.db import read_engine, read_session
 from geoapi.errors import NotFoundError, bad_parameter
 from geoapi.fields import parse_uuid
 from geoapi.geo import CRS84
@@ -46,7 +48,7 @@ from geoapi.store.features import (
     get_feature,
     iter_feature_batches,
 )
-from geoapi.store.versions import data_version
+from geoapi.store.versions import data_version, page_version
 from geoapi.times import format_timestamp
 
 bp = Blueprint("features", __name__)
@@ -146,7 +148,7 @@ def conformance() -> Response:
 
 def _extent() -> Extent:
     """The data's extent, recomputed only when the data version moves."""
-    session = get_session()
+    session = read_session()
     version = data_version(session)
     cached = current_app.extensions.get("geoapi.features.extent")
     if cached is not None and cached[0] == version:
@@ -207,8 +209,11 @@ def collection(cid: str) -> Response:
     return _json(_collection_doc(collection_id, _extent()))
 
 
-def _page_members(query: ItemQuery, returned: int, next_after: Key | None) -> dict[str, Any]:
-    """numberReturned, numberMatched (only when this one page is the whole result), links."""
+def _page_members(
+    query: ItemQuery, returned: int, next_after: Key | None, source: Session | Engine
+) -> dict[str, Any]:
+    """numberReturned, numberMatched (only when this one page is the whole result), links;
+    the next link's cursor carries the data version of ``source``, which read the page."""
     base = base_url()
     cid = query.collection
     links = [
@@ -217,7 +222,8 @@ def _page_members(query: ItemQuery, returned: int, next_after: Key | None) -> di
     ]
     members: dict[str, Any] = {"numberReturned": returned}
     if next_after is not None:
-        links.append(link(this_url(query.cursor_after(next_after)), "next", GEOJSON, "Next page"))
+        cursor = query.cursor_after(next_after, page_version(source, query.version))
+        links.append(link(this_url(cursor), "next", GEOJSON, "Next page"))
     elif query.after is None:
         members["numberMatched"] = returned  # the whole result is this first page
     members["timeStamp"] = format_timestamp(datetime.now(UTC))
@@ -235,15 +241,17 @@ def items(cid: str) -> Response:
     if limit > STREAM_ABOVE:
         # One row beyond the page tells whether a next page exists.
         state: dict[str, bool] = {}
-        rows = primed(iter_feature_batches(get_engine(), replace(query, limit=limit + 1)))
+        engine = read_engine(query.version)
+        rows = primed(iter_feature_batches(engine, replace(query, limit=limit + 1)))
         batches = capped(rows, limit, state)
 
         def tail(count: int, last: Key | None) -> dict[str, Any]:
-            return _page_members(query, count, last if state.get("more") else None)
+            return _page_members(query, count, last if state.get("more") else None, engine)
 
         return streamed(feature_collection_chunks(batches, tail), GEOJSON)
-    page = fetch_page(get_session(), query)
-    members = json.dumps(_page_members(query, page.returned, page.next_after))
+    session = read_session(query.version)
+    page = fetch_page(session, query)
+    members = json.dumps(_page_members(query, page.returned, page.next_after, session))
     head = '{"type":"FeatureCollection","features":['
     return Response(head + page.features + "]," + members[1:], mimetype=GEOJSON)
 
@@ -254,7 +262,7 @@ def item(cid: str, item_id: str) -> Response:
     collection_id = _collection_id(cid)
     _format(("json", "geojson"))
     parsed = parse_uuid(item_id)
-    feature = None if parsed is None else get_feature(get_session(), collection_id, parsed)
+    feature = None if parsed is None else get_feature(read_session(), collection_id, parsed)
     if parsed is None or feature is None:
         raise NotFoundError(f"there is no {collection_id[:-1]} {item_id!r}")
     base = base_url()

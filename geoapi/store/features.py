@@ -2,7 +2,8 @@
 
 Plain functions over a SQLAlchemy connection or session; GeoJSON Feature text is built in SQL
 (``geoapi/store/sql/feature_*.sql``) so Python only joins strings. Keyset paging: sequences by
-``id``, photos by ``(sequence_id, position)``; a cursor carries the last key of the previous page.
+``id``, photos by ``(sequence_id, position)``; a cursor carries the last key of the previous page
+and the data version of the first.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ class ItemQuery:
     limit: int | None = None  # None: every matching row (exports)
     after: Key | None = None
     sequence_id: uuid.UUID | None = None
+    # The data version the cursor's first page was read at (None: no cursor, or an old one).
+    version: int | None = None
 
-    def cursor_after(self, key: Key) -> str:
-        """The opaque cursor of the page that starts after ``key``."""
+    def cursor_after(self, key: Key, version: int | None = None) -> str:
+        """The opaque cursor of the page that starts after ``key``, carrying ``version``
+        (:func:`geoapi.store.versions.page_version`)."""
         if self.collection == "sequences":
-            return encode_cursor("sequences", key[0])
-        return encode_cursor("photos", key[0], key[1])
+            return encode_cursor("sequences", key[0], version=version)
+        return encode_cursor("photos", key[0], key[1], version=version)
 
     @staticmethod
     def parse_cursor(collection: CollectionId, raw: str) -> Key:
