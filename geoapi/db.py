@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from geoapi.config import Settings
-from geoapi.replicas import Replica, ReplicaBehindError, Replicas, failed, replica_label
+from geoapi.replicas import Replica, Replicas, ReplicaSkippedError, failed, replica_label
 from geoapi.store.versions import data_version
 
 ENGINE = "geoapi.engine"
@@ -196,12 +196,12 @@ def _read_from(probe: Callable[[Replica], None]) -> Replica | None:
     for replica in get_replicas().candidates(first=g.get(_TARGET)):
         try:
             probe(replica)
-        except ReplicaBehindError as behind:
-            log.info("replica skipped: %s", behind)
+        except ReplicaSkippedError as skipped:
+            log.info("replica skipped: %s", skipped)
             continue
         except SQLAlchemyError as exc:
             if not failed(replica, exc):
-                raise
+                replica.mark_down()  # the probe only connects and reads the version
             log.warning("replica %s skipped: %s", replica.label, exc.__class__.__name__)
             continue
         setattr(g, _TARGET, replica)
@@ -224,7 +224,7 @@ def read_session(min_version: int | None = None) -> Session:
         try:
             session.connection()  # checks the connection out (pre-ping): a dead replica fails
             replica.check_fresh(session, min_version)
-        except (SQLAlchemyError, ReplicaBehindError):
+        except (SQLAlchemyError, ReplicaSkippedError):
             g.pop(_REPLICA_SESSION, None)
             session.close()
             raise
@@ -256,8 +256,8 @@ def read_tile(work: Callable[[Connection], T], min_version: int | None = None) -
         for replica in get_replicas().candidates():
             try:
                 return _on_tile_engine(replica.tile_engine, work, replica, min_version)
-            except ReplicaBehindError as behind:
-                log.info("replica skipped: %s", behind)
+            except ReplicaSkippedError as skipped:
+                log.info("replica skipped: %s", skipped)
             except SQLAlchemyError as exc:
                 if not failed(replica, exc):
                     raise

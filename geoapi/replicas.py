@@ -22,11 +22,15 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from geoapi.store import database_unavailable, write_conflicted
+from geoapi.store import database_unavailable, describe, write_conflicted
 from geoapi.store.versions import data_version
 
 
-class ReplicaBehindError(Exception):
+class ReplicaSkippedError(Exception):
+    """This replica cannot serve this read; another one or the primary will."""
+
+
+class ReplicaBehindError(ReplicaSkippedError):
     """The replica has not replayed the data version a request asks for."""
 
 
@@ -63,7 +67,13 @@ class Replica:
         """
         if min_version is None or min_version <= self.seen_version:
             return
-        version = data_version(conn)
+        try:
+            version = data_version(conn)
+        except SQLAlchemyError as exc:
+            if database_unavailable(exc) or write_conflicted(exc):
+                raise  # the caller's to judge (:func:`failed`)
+            self.mark_down()  # not a copy of this database (no data_version table...)
+            raise ReplicaSkippedError(f"{self.label}: {describe(exc)}") from exc
         self.seen_version = max(self.seen_version, version)
         if version < min_version:
             raise ReplicaBehindError(f"{self.label} is at data version {version} < {min_version}")

@@ -133,3 +133,20 @@ def test_writes_and_non_get_requests_read_on_the_primary(mirror_app: Flask) -> N
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         with mirror_app.test_request_context("/api/v1/sequences", method=method):
             assert read_session() is get_session()
+
+
+def test_a_replica_of_another_database_is_skipped_when_asked_for_a_version(
+    database_url: str, engine: Engine
+) -> None:
+    """A URL naming a database without geoapi's tables: its version cannot be read."""
+    other = database_url.replace("+psycopg2", "").rsplit("/", 1)[0] + "/postgres"
+    app = _app(database_url, other)
+    try:
+        client = app.test_client()
+        assert client.get("/tiles/0/0/0.mvt?v=1").status_code == 204
+        assert client.get("/collections/sequences/items?limit=1").status_code == 200
+        (replica,) = get_replicas(app).members
+        assert not replica.healthy()
+        assert client.get("/healthz").get_json()["replicas"][0]["status"] == "down"
+    finally:
+        dispose_engines(app)
