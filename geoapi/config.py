@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 ENV_PREFIX = "GEOAPI_"
 
@@ -21,6 +21,11 @@ class Settings:
 
     # Empty: found at start (geoapi.provision): 127.0.0.1:5432, else a container.
     database_url: str = ""
+    # Streaming replicas for GET reads (geoapi.db): comma-separated URLs in the form of
+    # database_url, each naming the database. Empty: every read goes to the primary.
+    database_replica_urls: tuple[str, ...] = ()
+    # A replica that failed to connect is skipped for this long before it is tried again.
+    replica_retry_after_s: float = 5.0
     # No default: `geoapi serve` and `geoapi worker` refuse to start without one (see
     # require_secret); `make run` keeps a random one in instance/secret_key.
     secret_key: str = ""
@@ -81,6 +86,7 @@ class Settings:
         a plain ``postgresql://`` URL bound to the driver geoapi installs (psycopg2)."""
         if self.database_url and not self.database_url.startswith(("postgresql", "postgres")):
             raise ConfigError(f"{ENV_PREFIX}DATABASE_URL must be a postgresql:// URL")
+        replicas = replica_urls(self.database_replica_urls)
         positive = (
             "pool_size",
             "statement_timeout_ms",
@@ -92,6 +98,7 @@ class Settings:
             "tile_max_features",
             "tile_statement_timeout_ms",
             "job_max_attempts",
+            "replica_retry_after_s",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -109,7 +116,9 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}BASEMAP_STYLE_URL must be an http:// or https:// URL")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        return replace(self, database_url=with_driver(self.database_url))
+        return replace(
+            self, database_url=with_driver(self.database_url), database_replica_urls=replicas
+        )
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -152,8 +161,50 @@ def with_driver(url: str) -> str:
     return url
 
 
+REPLICAS_ENV = f"{ENV_PREFIX}DATABASE_REPLICA_URLS"
+
+
+def replica_urls(value: str | Sequence[str]) -> tuple[str, ...]:
+    """GEOAPI_DATABASE_REPLICA_URLS (a comma-separated string or a list) as driver URLs
+    (:func:`with_driver`); ConfigError naming the entry that is not a postgresql:// URL of
+    one database. Passwords never appear in the message."""
+    entries = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str) and not value.strip():
+        return ()
+    urls = []
+    for number, entry in enumerate(entries, start=1):
+        url = entry.strip()
+        where = f"{REPLICAS_ENV}: entry {number}"
+        if not url:
+            raise ConfigError(f"{where} is empty; give comma-separated postgresql:// URLs")
+        shown = f"{where} ({redact(url)!r})"
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
+            raise ConfigError(f"{shown} must be a postgresql:// URL like {ENV_PREFIX}DATABASE_URL")
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when asked
+        except ValueError:
+            raise ConfigError(f"{shown} has a port that is not a number from 1 to 65535") from None
+        if not parts.path.strip("/"):
+            raise ConfigError(f"{shown} names no database; add /<name> (the primary's database)")
+        urls.append(with_driver(url))
+    return tuple(urls)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages and /healthz)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def _coerce(name: str, raw: str, default: Any) -> Any:
     env = ENV_PREFIX + name.upper()
+    if isinstance(default, tuple):
+        return raw  # a comma-separated list, split and checked by Settings.validate
     if isinstance(default, bool):
         lowered = raw.strip().lower()
         if lowered in ("1", "true", "yes", "on"):

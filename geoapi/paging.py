@@ -21,6 +21,9 @@ from geoapi.times import InvalidTimestampError, parse_timestamp
 MAX_INT = 2**31 - 1
 # Cursors are short; a longer one is not ours (and cannot nest deep enough to hurt the parser).
 MAX_CURSOR = 512
+MAX_SORTED_CURSOR = 8192  # a sorted listing's cursor carries its sort key values
+# PostgreSQL bigint: the data version (``geoapi.store.versions``) never exceeds it.
+MAX_VERSION = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,20 @@ LIST_LIMIT = LimitRule(default=50, maximum=500, clamp=False)
 EXPORT_LIMIT = LimitRule(default=None, maximum=MAX_INT, clamp=False)
 
 
-def encode_cursor(kind: str, *values: str | int | None) -> str:
-    """An opaque keyset cursor: url-safe base64 (unpadded) of ``[kind, *values]``."""
-    payload = json.dumps([kind, *values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+def encode_cursor(kind: str, *values: str | int | None, version: int | None = None) -> str:
+    """An opaque keyset cursor: url-safe base64 (unpadded) of ``[kind, *values]``, ended by
+    ``{"v": version}`` when given: the data version the first page was read at, so the next
+    pages are not read from a replica that is behind it (``geoapi.db``)."""
+    payload: list[Any] = [kind, *values]
+    if version is not None:
+        payload.append({"v": version})
+    encoded = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(encoded).decode().rstrip("=")
 
 
-def decode_cursor(raw: str, kind: str, arity: int, max_length: int = MAX_CURSOR) -> list[Any]:
-    """The values of a cursor made by ``encode_cursor(kind, ...)``; 400 naming ``cursor``.
-
+def _decoded(raw: str, max_length: int = MAX_CURSOR) -> tuple[list[Any], int | None]:
+    """A cursor's list without its version trailer, and the version (None when it has none,
+    as cursors made before they carried one); 400 naming ``cursor`` when malformed.
     ``max_length``: longer text is not such a cursor (sorted listings carry sort key values).
     """
     text = raw.strip()
@@ -85,9 +93,43 @@ def decode_cursor(raw: str, kind: str, arity: int, max_length: int = MAX_CURSOR)
         decoded = json.loads(base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()))
     except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise bad_parameter("cursor", "not a cursor from this listing's 'next' link") from None
-    if not isinstance(decoded, list) or len(decoded) != arity + 1 or decoded[0] != kind:
+    if not isinstance(decoded, list):
+        raise bad_parameter("cursor", "not a cursor from this listing's 'next' link")
+    if not decoded or not isinstance(decoded[-1], dict):
+        return decoded, None
+    trailer = decoded[-1]
+    version = trailer.get("v")
+    if set(trailer) != {"v"} or isinstance(version, bool) or not isinstance(version, int):
+        raise bad_parameter("cursor", "the cursor's data version is malformed")
+    if not 0 <= version <= MAX_VERSION:
+        raise bad_parameter("cursor", "the cursor's data version is malformed")
+    return decoded[:-1], version
+
+
+def decode_cursor(raw: str, kind: str, arity: int, max_length: int = MAX_CURSOR) -> list[Any]:
+    """The values of a cursor made by ``encode_cursor(kind, ...)`` (its version aside); 400
+    naming ``cursor``."""
+    values, _version = _decoded(raw, max_length)
+    if len(values) != arity + 1 or values[0] != kind:
         raise bad_parameter("cursor", f"not a cursor of this {kind} listing")
-    return decoded[1:]
+    return values[1:]
+
+
+def cursor_version(raw: str | None) -> int | None:
+    """The data version a cursor's first page was read at; None without a cursor or for one
+    made before cursors carried it. 400 naming ``cursor`` when malformed."""
+    if raw is None or not raw.strip():
+        return None
+    return _decoded(raw, MAX_SORTED_CURSOR)[1]
+
+
+def asked_version(raw: str | None) -> int | None:
+    """The data version a tile or TileJSON URL asks for with ``?v=``; None when absent or not
+    a plain number (``v`` is otherwise just part of a cache key, as it always was)."""
+    text = (raw or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
 
 
 def cursor_uuid(value: object) -> uuid.UUID:

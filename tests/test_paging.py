@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from geoapi.errors import BadRequestError
-from geoapi.paging import EXPORT_LIMIT, ITEMS_LIMIT, decode_cursor, encode_cursor
+from geoapi.paging import (
+    EXPORT_LIMIT,
+    ITEMS_LIMIT,
+    asked_version,
+    cursor_version,
+    decode_cursor,
+    encode_cursor,
+)
 
 MAX_LIMIT = ITEMS_LIMIT.maximum
 
@@ -34,3 +44,40 @@ def test_cursor_round_trip_and_rejections() -> None:
         with pytest.raises(BadRequestError) as info:
             decode_cursor(raw, "photos", 2)
         assert info.value.errors[0]["field"] == "cursor"
+
+
+def _raw(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def test_cursors_carry_the_data_version_and_old_ones_still_work() -> None:
+    token = encode_cursor("photos", "abc", 3, version=41)
+    assert decode_cursor(token, "photos", 2) == ["abc", 3]
+    assert cursor_version(token) == 41
+    old = encode_cursor("photos", "abc", 3)  # made before cursors carried a version
+    assert decode_cursor(old, "photos", 2) == ["abc", 3]
+    assert cursor_version(old) is None and cursor_version(None) is None
+    assert cursor_version("") is None
+    bad = [
+        _raw(["photos", "abc", 3, {"v": -1}]),
+        _raw(["photos", "abc", 3, {"v": 2**63}]),
+        _raw(["photos", "abc", 3, {"v": "41"}]),
+        _raw(["photos", "abc", 3, {"v": True}]),
+        _raw(["photos", "abc", 3, {"v": 1, "w": 2}]),
+        _raw(["photos", "abc", {"v": 1}]),  # a version does not stand in for a value
+        _raw({"v": 1}),
+    ]
+    for raw in bad:
+        with pytest.raises(BadRequestError) as info:
+            decode_cursor(raw, "photos", 2)
+        assert info.value.errors[0]["field"] == "cursor"
+    for raw in bad[:5]:
+        with pytest.raises(BadRequestError):
+            cursor_version(raw)
+
+
+def test_asked_version_is_a_plain_number_or_nothing() -> None:
+    assert asked_version("42") == 42
+    assert asked_version(" 7 ") == 7
+    for raw in (None, "", "-1", "4.2", "abc", "٣", "9" * 19):
+        assert asked_version(raw) is None, raw

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from flask import Response, current_app, request, stream_with_context
 
 from geoapi.config import Settings
-from geoapi.db import get_session
+from geoapi.db import read_session
 from geoapi.documents import MAX_DEPTH, json_depth
 from geoapi.errors import (
     BadRequestError,
@@ -62,7 +62,7 @@ def transport_types() -> TransportTypes:
     """The transport type tree, loaded once per app (it only changes with a migration)."""
     cached: TransportTypes | None = current_app.extensions.get("geoapi.transport_types")
     if cached is None:
-        cached = load_transport_types(get_session())
+        cached = load_transport_types(read_session())
         current_app.extensions["geoapi.transport_types"] = cached
     return cached
 

@@ -23,7 +23,7 @@ from geoapi.api._http import (
     primed,
     streamed,
 )
-from geoapi.db import get_engine
+from geoapi.db import read_engine
 from geoapi.errors import bad_parameter
 from geoapi.paging import EXPORT_LIMIT
 from geoapi.store.features import COLLECTIONS, CollectionId, iter_feature_batches
@@ -60,7 +60,7 @@ def export_sequences() -> Response:
     collection: CollectionId = "photos" if raw_collection == "photos" else "sequences"
     fmt = _export_format()
     query = item_query(collection, extra=EXPORT_PARAMS, limit=EXPORT_LIMIT)
-    batches = primed(iter_feature_batches(get_engine(), query))
+    batches = primed(iter_feature_batches(read_engine(), query))
     if fmt == "geojsonseq":
         chunks = geojson_seq_chunks(batches)
     else:

@@ -23,7 +23,7 @@ from geoapi.api._http import (
     negotiate,
 )
 from geoapi.crs import CRS84_URI, SUPPORTED_URIS
-from geoapi.db import get_session
+from geoapi.db import read_session
 from geoapi.ogc import (
     COLLECTIONS,
     CONFORMANCE,
@@ -87,7 +87,7 @@ def conformance() -> Response:
 
 def _extent() -> Extent:
     """The data's extent, recomputed only when the data version moves."""
-    session = get_session()
+    session = read_session()
     version = data_version(session)
     cached = current_app.extensions.get("geoapi.features.extent")
     if cached is not None and cached[0] == version:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from geoapi.api._http import (
     GEOJSON,
@@ -40,7 +42,7 @@ from geoapi.api._http import (
 )
 from geoapi.cql2 import filter_lang, parse_filter
 from geoapi.crs import parse_crs
-from geoapi.db import get_engine, get_session
+from geoapi.db import read_engine, read_session
 from geoapi.errors import NotFoundError
 from geoapi.fields import parse_uuid
 from geoapi.ogc import REL_QUERYABLES, TITLES
@@ -49,7 +51,7 @@ from geoapi.queryables import parse_properties, parse_sortby
 from geoapi.store.counts import MISSING, CountCache, count_matched
 from geoapi.store.cql import compile_filter
 from geoapi.store.features import ItemQuery, Key, fetch_page, get_feature, iter_feature_batches
-from geoapi.store.versions import data_version
+from geoapi.store.versions import data_version, page_version
 from geoapi.times import format_timestamp
 
 bp = Blueprint("items", __name__)
@@ -96,21 +98,28 @@ def number_matched(query: ItemQuery) -> int | None:
     if budget <= 0:
         return None
     cacheable = query.cql is None or query.cql.versioned
-    session = get_session()
+    session = read_session(query.version)
     version = data_version(session)
     key = query.count_key()
     if cacheable:
         hit = _counts().get(version, key)
         if hit is not MISSING:
             return hit  # type: ignore[return-value]
-    count = count_matched(get_engine(), query, budget)
+    count = count_matched(read_engine(query.version), query, budget)
     if cacheable and data_version(session) == version:  # else a write landed: do not keep it
         _counts().put(version, key, count)
     return count
 
 
-def _members(query: ItemQuery, returned: int, next_after: Key | None, fmt: str) -> dict[str, Any]:
-    """numberReturned, numberMatched (when known within the budget), timeStamp, links."""
+def _members(
+    query: ItemQuery,
+    returned: int,
+    next_after: Key | None,
+    fmt: str,
+    source: Session | Engine,
+) -> dict[str, Any]:
+    """numberReturned, numberMatched (when known within the budget), timeStamp, links; the
+    next link's cursor carries the data version of ``source``, which read the page."""
     cid = query.collection
     links = [
         *format_links(fmt, FORMATS),
@@ -119,7 +128,7 @@ def _members(query: ItemQuery, returned: int, next_after: Key | None, fmt: str) 
     ]
     members: dict[str, Any] = {"numberReturned": returned}
     if next_after is not None:
-        cursor = query.cursor_after(next_after)
+        cursor = query.cursor_after(next_after, page_version(source, query.version))
         links.append(link(this_url(cursor), "next", GEOJSON, "Next page"))
     if next_after is None and query.after is None:
         members["numberMatched"] = returned  # the whole result is this first page
@@ -151,17 +160,19 @@ def items(cid: str) -> Response:
     if limit > STREAM_ABOVE and fmt == "json":
         # One row beyond the page tells whether a next page exists.
         state: dict[str, bool] = {}
-        rows = primed(iter_feature_batches(get_engine(), replace(query, limit=limit + 1)))
+        engine = read_engine(query.version)
+        rows = primed(iter_feature_batches(engine, replace(query, limit=limit + 1)))
         batches = capped(rows, limit, state)
 
         def tail(count: int, last: Key | None) -> dict[str, Any]:
-            return _members(query, count, last if state.get("more") else None, fmt)
+            return _members(query, count, last if state.get("more") else None, fmt, engine)
 
         response = streamed(feature_collection_chunks(batches, tail), GEOJSON)
         response.headers.update(_headers(query, format_links(fmt, FORMATS)))
         return response
-    page = fetch_page(get_session(), replace(query, limit=min(limit, STREAM_ABOVE * 10)))
-    members = _members(query, page.returned, page.next_after, fmt)
+    session = read_session(query.version)
+    page = fetch_page(session, replace(query, limit=min(limit, STREAM_ABOVE * 10)))
+    members = _members(query, page.returned, page.next_after, fmt, session)
     headers = _headers(query, members["links"])
     if fmt == "html":
         features = json.loads("[" + page.features + "]")
@@ -188,7 +199,7 @@ def item(cid: str, item_id: str) -> Response:
     check_known(request.args.keys(), frozenset({"f", "crs"}))
     crs = parse_crs(request.args.get("crs"), "crs")
     parsed = parse_uuid(item_id)
-    feature = None if parsed is None else get_feature(get_session(), collection, parsed, crs)
+    feature = None if parsed is None else get_feature(read_session(), collection, parsed, crs)
     if parsed is None or feature is None:
         raise NotFoundError(f"there is no {collection[:-1]} {item_id[:64]!r}")
     links = [

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, Response, request
 
 from geoapi.api._http import json_response, reject_nul
-from geoapi.db import get_session
+from geoapi.db import read_session
 from geoapi.errors import bad_parameter
 from geoapi.paging import LIST_LIMIT
 from geoapi.store.taxonomy import tag_counts, transport_type_tree
@@ -18,7 +18,7 @@ TAG_PREFIX_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 @bp.get("/transport-types")
 def transport_types_view() -> Response:
-    return json_response(transport_type_tree(get_session()))
+    return json_response(transport_type_tree(read_session()))
 
 
 @bp.get("/tags")
@@ -30,4 +30,4 @@ def tags_view() -> Response:
     if prefix is not None and not TAG_PREFIX_RE.match(prefix):
         raise bad_parameter("q", "a tag prefix: 1-64 characters of a-z, 0-9, '-'")
     limit = LIST_LIMIT.page_size(request.args.get("limit"))
-    return json_response(tag_counts(get_session(), prefix, limit))
+    return json_response(tag_counts(read_session(), prefix, limit))

@@ -19,10 +19,10 @@ from geoapi.api._http import (
 )
 from geoapi.auth import optional_user, require_user
 from geoapi.bodies import parse_sequence_changes
-from geoapi.db import get_session
+from geoapi.db import get_session, read_session
 from geoapi.errors import ConflictError, bad_parameter
 from geoapi.geo import parse_bbox
-from geoapi.paging import LIST_LIMIT
+from geoapi.paging import LIST_LIMIT, cursor_version
 from geoapi.store.sequences import (
     SORTS,
     check_sequence_owner,
@@ -95,13 +95,14 @@ def list_view() -> Response:
     bbox = parse_bbox(request.args.get("bbox"), request.args.get("bbox-crs"))
     sort = _sort()
     limit = LIST_LIMIT.page_size(request.args.get("limit"))
+    cursor = request.args.get("cursor")
     page = list_sequences(
-        get_session(),
+        read_session(cursor_version(cursor)),
         filters,
         bbox=bbox,
         sort=sort,
         limit=limit,
-        cursor=request.args.get("cursor"),
+        cursor=cursor,
         viewer_id=user.id if user else None,
     )
     features = [sequence_feature(row, with_liked=user is not None) for row in page.rows]
@@ -120,7 +121,7 @@ def get_view(sequence_id: str) -> Response:
     """One sequence as a Feature; drafts are 404 to everyone but their owner."""
     user = optional_user()
     seq_id = path_id(sequence_id, "sequence")
-    row = require_sequence(get_session(), seq_id, user.id if user else None)
+    row = require_sequence(read_session(), seq_id, user.id if user else None)
     return geojson_response(sequence_feature(row, with_liked=user is not None))
 
 
@@ -149,7 +150,7 @@ def export_view(sequence_id: str) -> Response:
     """The sequence in the Mapillary v3 shape plus geoapi metadata; re-imports to the same."""
     user = optional_user()
     seq_id = path_id(sequence_id, "sequence")
-    session = get_session()
+    session = read_session()
     row = require_sequence(session, seq_id, user.id if user else None)
     if row.status != "published":
         raise ConflictError("a draft sequence has no photos to export yet")

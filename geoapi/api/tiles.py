@@ -6,7 +6,8 @@ served by the same tile code (a collection's tiles hold its layers only).
 Tiles carry a strong ETag (a hash of the bytes sent), answer ``If-None-Match`` with 304, are
 gzipped when the client accepts it and cacheable per ``tile_cache_control``; the TileJSON tile
 URL carries the data version, so a write that changes tiles changes every tile URL. Tiles read
-on the tile pool (``geoapi.db.get_tile_engine``): one round trip each.
+on a tile pool (a replica's when one has the data version ``?v=`` asks for, else the
+primary's: ``geoapi.db.read_tile``): one round trip each.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from geoapi.api._http import (
     JSON,
@@ -32,10 +32,11 @@ from geoapi.api._http import (
     request_filters,
     settings,
 )
-from geoapi.db import get_tile_engine
+from geoapi.db import read_tile
 from geoapi.errors import NotFoundError, bad_parameter
 from geoapi.filters import FILTER_NAMES, SequenceFilters
 from geoapi.ogc import CollectionId
+from geoapi.paging import asked_version
 from geoapi.store.taxonomy import load_transport_types
 from geoapi.store.tiles import get_tile, tile_bounds
 from geoapi.store.versions import data_version
@@ -65,16 +66,9 @@ T = TypeVar("T")
 
 
 def _read(work: Callable[[Connection], T]) -> T:
-    """``work`` on a tile connection; once more on a new one if the pooled one had died (the
-    job pre-ping would do, without its round trip on every tile)."""
-    try:
-        with get_tile_engine().connect() as conn:
-            return work(conn)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    with get_tile_engine().connect() as conn:
-        return work(conn)
+    """``work`` on a tile connection: a replica's that has the data version ``?v=`` asks for,
+    else the primary's (``geoapi.db.read_tile``)."""
+    return read_tile(work, asked_version(request.args.get("v")))
 
 
 def _filters(conn: Connection) -> SequenceFilters:

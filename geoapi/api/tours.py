@@ -17,7 +17,7 @@ from geoapi.api._http import (
 )
 from geoapi.auth import optional_user, require_user
 from geoapi.bodies import parse_sequence_list, parse_tour
-from geoapi.db import get_session
+from geoapi.db import get_session, read_session
 from geoapi.errors import bad_parameter
 from geoapi.paging import LIST_LIMIT
 from geoapi.store.sequences import export_features
@@ -93,7 +93,7 @@ def list_view() -> Response:
     if username is not None and len(username) > MAX_USERNAME:
         raise bad_parameter("username", f"longer than {MAX_USERNAME} characters")
     page = list_tours(
-        get_session(),
+        read_session(),
         username=username,
         limit=LIST_LIMIT.page_size(request.args.get("limit")),
         cursor=request.args.get("cursor"),
@@ -113,7 +113,7 @@ def list_view() -> Response:
 def get_view(tour_id: str) -> Response:
     """A tour with its ordered sequences, total length (m) and photo count."""
     user = optional_user()
-    tour = get_tour(get_session(), path_id(tour_id, "tour"), user.id if user else None)
+    tour = get_tour(read_session(), path_id(tour_id, "tour"), user.id if user else None)
     return json_response(tour_json(tour))
 
 
@@ -152,7 +152,7 @@ def export_view(tour_id: str) -> Response:
     """The tour's published sequences, in tour order, in the Mapillary v3 shape + metadata."""
     optional_user()
     tid = path_id(tour_id, "tour")
-    session = get_session()
+    session = read_session()
     get_tour(session, tid, None)  # 404 for an unknown tour
     features = export_features(session, tour_export_rows(session, tid))
     response = geojson_response(feature_collection(features))

@@ -3,7 +3,8 @@
 Plain functions over a SQLAlchemy connection or session; GeoJSON Feature text is built in SQL
 (``geoapi/store/sql/feature_*.sql``) so Python only joins strings. Keyset paging: sequences by
 ``id``, photos by ``(sequence_id, position)``; a cursor carries the last key of the previous
-page, and under a ``sortby`` the last row's sort key values too (``geoapi.store.sorting``).
+page (under a ``sortby`` the last row's sort key values too: ``geoapi.store.sorting``) and the
+data version of the first page.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from geoapi.errors import bad_parameter
 from geoapi.filters import SequenceFilters
 from geoapi.geo import BBox, envelope_params
 from geoapi.ogc import COLLECTIONS, CollectionId
-from geoapi.paging import cursor_int, cursor_uuid, decode_cursor, encode_cursor
+from geoapi.paging import (
+    MAX_SORTED_CURSOR,
+    cursor_int,
+    cursor_uuid,
+    cursor_version,
+    decode_cursor,
+    encode_cursor,
+)
 from geoapi.queryables import SortKey
 from geoapi.store import read_sql
 from geoapi.store.cql import CqlFilter
@@ -61,24 +69,36 @@ class ItemQuery:
     after_sort: tuple[Any, ...] | None = None  # the sort key values of ``after``
     crs: Crs = CRS84
     properties: tuple[str, ...] | None = None
+    # The data version the cursor's first page was read at (None: no cursor, or an old one).
+    version: int | None = None
 
-    def cursor_after(self, key: Key) -> str:
-        """The opaque cursor of the page that starts after ``key``."""
+    def cursor_after(self, key: Key, version: int | None = None) -> str:
+        """The opaque cursor of the page that starts after ``key``, carrying ``version``
+        (:func:`geoapi.store.versions.page_version`)."""
         if self.sort:
             spec = ",".join(str(k) for k in self.sort)
             values = cursor_sort_values(key[2], self.collection, self.sort)
-            return encode_cursor(SORTED_CURSOR[self.collection], spec, *values, key[0], key[1])
+            return encode_cursor(
+                SORTED_CURSOR[self.collection], spec, *values, key[0], key[1], version=version
+            )
         if self.collection == "sequences":
-            return encode_cursor("sequences", key[0])
-        return encode_cursor("photos", key[0], key[1])
+            return encode_cursor("sequences", key[0], version=version)
+        return encode_cursor("photos", key[0], key[1], version=version)
 
     def with_cursor(self, raw: str) -> ItemQuery:
-        """This query continued after a cursor of :meth:`cursor_after`; 400 naming ``cursor``
-        when it is not one of this listing (another collection, another sortby)."""
+        """This query continued after a cursor of :meth:`cursor_after` (and asking for the data
+        version it carries); 400 naming ``cursor`` when it is not one of this listing (another
+        collection, another sortby)."""
+        return replace(self._after_cursor(raw), version=cursor_version(raw))
+
+    def _after_cursor(self, raw: str) -> ItemQuery:
         if self.sort:
             spec = ",".join(str(k) for k in self.sort)
             decoded = decode_cursor(
-                raw, SORTED_CURSOR[self.collection], len(self.sort) + 3, max_length=8192
+                raw,
+                SORTED_CURSOR[self.collection],
+                len(self.sort) + 3,
+                max_length=MAX_SORTED_CURSOR,
             )
             if decoded[0] != spec:
                 raise bad_parameter("cursor", f"a cursor of another sortby than {spec!r}")

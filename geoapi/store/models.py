@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BIGINT,
+    Boolean,
     Column,
     Computed,
     ForeignKey,
@@ -259,3 +261,12 @@ class ImportJob(Base):
     created_at: Mapped[datetime] = mapped_column(server_default="now()")
     updated_at: Mapped[datetime] = mapped_column(server_default="now()")
     finished_at: Mapped[datetime | None]
+
+
+class DataVersion(Base):
+    """The one row holding the data version (``geoapi.store.versions``), set by triggers."""
+
+    __tablename__ = "data_version"
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    version: Mapped[int] = mapped_column(BIGINT)

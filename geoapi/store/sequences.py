@@ -18,10 +18,18 @@ from geoapi.bodies import UNSET, SequenceChanges
 from geoapi.errors import ForbiddenError, NotFoundError
 from geoapi.filters import SequenceFilters
 from geoapi.geo import BBox, envelope_params
-from geoapi.paging import cursor_datetime, cursor_int, cursor_uuid, decode_cursor, encode_cursor
+from geoapi.paging import (
+    cursor_datetime,
+    cursor_int,
+    cursor_uuid,
+    cursor_version,
+    decode_cursor,
+    encode_cursor,
+)
 from geoapi.store import read_sql, transaction
 from geoapi.store.models import Sequence, Tour, TourSequence
 from geoapi.store.taxonomy import replace_tags
+from geoapi.store.versions import page_version
 from geoapi.v3export import v3_feature
 
 SORTS = ("newest", "most_liked")
@@ -60,7 +68,7 @@ def list_sequences(
     viewer_id: uuid.UUID | None,
 ) -> SequencePage:
     """One keyset page of published sequences matching ``filters`` (and meeting ``bbox``),
-    newest or most liked first."""
+    newest or most liked first; the next cursor carries the first page's data version."""
     params: dict[str, Any] = {
         **filters.params(),
         **envelope_params(bbox),
@@ -84,11 +92,11 @@ def list_sequences(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
+        key: str | int | None = last.like_count
         if sort == "newest":
             key = last.captured_at.isoformat() if last.captured_at else None
-            next_cursor = encode_cursor(sort, key, str(last.id))
-        else:
-            next_cursor = encode_cursor(sort, last.like_count, str(last.id))
+        version = page_version(session, cursor_version(cursor))
+        next_cursor = encode_cursor(sort, key, str(last.id), version=version)
     return SequencePage(rows, next_cursor)
 
 
