@@ -51,7 +51,9 @@ class Settings:
     # Streamed downloads (exports, pages over 1,000 features) at once per worker process: the
     # rest of its threads stay free for everything else.
     max_streams: int = 2
-    tile_cache_control: str = "public, max-age=3600"
+    # Unpinned tiles (no ?v=): cached briefly, then revalidated by their area's ETag, which
+    # costs one small query; a pinned ?v= URL is immutable.
+    tile_cache_control: str = "public, max-age=60, stale-while-revalidate=600"
     tile_max_features: int = 20_000
     tile_statement_timeout_ms: int = 5_000
     public_url: str = ""

@@ -44,6 +44,12 @@ class TileLimits:
     sequence_budget: int = 260_000  # estimated bytes: 3 per vertex + 110 per line
     photo_cap: int = 2_500  # points
 
+    @property
+    def line_candidates(self) -> int:
+        """The most lines the budget can hold (each costs at least 2 vertices + 110 bytes), and
+        a margin for lines that clip to nothing: a tile reads no more, newest first."""
+        return self.sequence_budget // (3 * 2 + 110) + 64
+
     @classmethod
     def from_max_features(cls, max_features: int) -> TileLimits:
         """The defaults, with the point layers capped at ``max_features`` if that is lower."""

@@ -38,7 +38,7 @@ from geoapi.filters import FILTER_NAMES, SequenceFilters
 from geoapi.ogc import CollectionId
 from geoapi.paging import asked_version
 from geoapi.store.taxonomy import load_transport_types
-from geoapi.store.tiles import get_tile, tile_bounds
+from geoapi.store.tiles import tile_bounds, tile_statement_digest, tile_version, versioned_tile
 from geoapi.store.versions import data_version
 from geoapi.taxonomy import TransportTypes
 from geoapi.tilesets import (
@@ -59,6 +59,7 @@ from geoapi.tiling import (
 )
 
 bp = Blueprint("tiles", __name__)
+IMMUTABLE = "public, max-age=31536000, immutable"
 GZIP_LEVEL = 1  # MVT compresses to ~65% at level 1 and barely better higher; CPU is the cost
 _NO_TYPES = TransportTypes(leaves={}, names={}, parents={})
 BOUNDS_CACHE = "geoapi.tile_bounds"
@@ -106,38 +107,80 @@ def tile(z: str, x: str, name: str) -> Response:
 
 
 def _serve_tile(address: TileAddress, only: tuple[str, ...] | None) -> Response:
-    """The tile at ``address`` (its layers, or those in ``only``) with its caching headers."""
+    """The tile at ``address`` (its layers, or those in ``only``) with its caching headers.
+
+    Tiles are versioned by area (``geoapi.store.tiles.tile_version``): the ETag is the area's
+    version with a digest of everything else that shapes the bytes (filters, limits, layers,
+    the tile SQL), so a revalidation costs one small query and no tile. ``?v=`` naming the
+    area's current version is the tile's immutable URL; any other ``v`` is redirected to it.
+    """
     config = settings()
     limits = TileLimits.from_max_features(config.tile_max_features)
+    z, x, y = address.z, address.x, address.y
+    asked = request.args.get("v")
+    shape = _shape(limits, only)
+    conditional = bool(request.if_none_match)
 
-    def read(conn: Connection) -> bytes:
+    def read(conn: Connection) -> tuple[int, bytes | None]:
         filters = _filters(conn)
+        if asked is not None or conditional:
+            version = tile_version(conn, z, x, y)
+            if (asked is not None and asked != str(version)) or _not_modified(
+                _tile_etag(version, shape)
+            ):
+                return version, None  # a redirect or a 304: no tile to build
         timeout = config.tile_statement_timeout_ms
-        z, x, y = address.z, address.x, address.y
-        return get_tile(conn, z, x, y, filters, limits, timeout_ms=timeout, only=only)
+        return versioned_tile(conn, z, x, y, filters, limits, timeout_ms=timeout, only=only)
 
-    data = _read(read)  # a statement timeout or an outage is a 503 (geoapi.errors)
-    headers = {"Cache-Control": config.tile_cache_control, "Vary": "Accept-Encoding"}
+    version, data = _read(read)  # a statement timeout or an outage is a 503 (geoapi.errors)
+    if asked is not None and asked != str(version):
+        return _moved(version)
+    pinned = asked is not None
+    headers = {
+        "Cache-Control": IMMUTABLE if pinned else config.tile_cache_control,
+        "Vary": "Accept-Encoding",
+        "ETag": _tile_etag(version, shape),
+    }
+    if not pinned:
+        headers["Link"] = f'<{_pinned_url(version)}>; rel="canonical"'
+    if data is None:
+        return _bodiless(304, headers)
     if not data:
         return _bodiless(204, headers)
-    gzipped = request.accept_encodings["gzip"] > 0
-    headers["ETag"] = _etag(data, "-gzip" if gzipped else "")
-    if _not_modified(headers["ETag"]):
-        return _bodiless(304, headers)
-    if gzipped:
+    if request.accept_encodings["gzip"] > 0:
         data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
         headers["Content-Encoding"] = "gzip"
+        headers["ETag"] = headers["ETag"][:-1] + '-gzip"'
     return Response(data, status=200, headers=headers, mimetype=MVT_MEDIA_TYPE)
 
 
-def _tile_query(version: int) -> str:
-    """The query of tile URLs: the data version and the request's filter arguments."""
-    return urlencode([("v", version), *filter_args()])
+def _shape(limits: TileLimits, only: tuple[str, ...] | None) -> str:
+    """A digest of what, besides the data, decides a tile's bytes."""
+    parts = [repr(limits), repr(only), *map(str, filter_args()), tile_statement_digest()]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=8).hexdigest()
 
 
-def _tile_url(version: int) -> str:
-    """The TileJSON tile URL template (XYZ)."""
-    return public_url("/tiles/{z}/{x}/{y}.mvt") + "?" + _tile_query(version)
+def _tile_etag(version: int, shape: str) -> str:
+    return f'"a{version}-{shape}"'
+
+
+def _pinned_url(version: int) -> str:
+    """This tile's immutable URL: the request's with ``v`` set to its area's version."""
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != "v"]
+    return public_url(request.path) + "?" + urlencode([("v", version), *args])
+
+
+def _moved(version: int) -> Response:
+    """A ``v`` that is not the area's version: the tile's current immutable URL instead."""
+    response = _bodiless(302, {"Cache-Control": "no-cache", "Location": _pinned_url(version)})
+    return response
+
+
+def _tile_url() -> str:
+    """The TileJSON tile URL template (XYZ) with the request's filter arguments. It carries no
+    version: each tile revalidates by its area's ETag (see :func:`_serve_tile`)."""
+    args = filter_args()
+    return public_url("/tiles/{z}/{x}/{y}.mvt") + ("?" + urlencode(args) if args else "")
 
 
 @bp.get("/tiles.json")
@@ -155,8 +198,8 @@ def tilejson() -> Response:
         version = data_version(conn)
         return version, _cached_bounds(conn, version)
 
-    version, bounds = _read(read)
-    body = json.dumps(build_tilejson(_tile_url(version), bounds)).encode()
+    _version, bounds = _read(read)
+    body = json.dumps(build_tilejson(_tile_url(), bounds)).encode()
     headers = {"Cache-Control": "no-cache", "ETag": _etag(body)}
     if _not_modified(headers["ETag"]):
         return _bodiless(304, headers)
@@ -225,9 +268,9 @@ def tileset_metadata(tms: str, cid: str | None = None) -> Response:
     """Tileset metadata: layers, limits per zoom, bounding box, the templated tile URL."""
     collection = collection_id(cid) if cid is not None else None
     _tms(tms)
-    version, bounds = _version_and_bounds()
+    _version, bounds = _version_and_bounds()
     root = f"{_root(collection)}/{TMS_ID}"
-    return json_response(tileset(base_url(), root, _tile_query(version), bounds, collection))
+    return json_response(tileset(base_url(), root, urlencode(filter_args()), bounds, collection))
 
 
 @bp.get("/tiles/<tms>/<matrix>/<row>/<col>")

@@ -18,12 +18,15 @@ from sqlalchemy import (
     Boolean,
     Column,
     Computed,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -166,6 +169,22 @@ class Sequence(Base):
         Computed("ST_Transform(ST_LineInterpolatePoint(geom, 0.5), 3857)", persisted=True),
         nullable=True,
     )
+    # The line generalised for the tiles of z6-8, z9-11 and z12-13 (migration 0008).
+    geom_z8: Mapped[Any] = mapped_column(
+        Geometry("LineString", 3857),
+        Computed("ST_Simplify(ST_Transform(geom, 3857), 305.74811309, true)", persisted=True),
+        nullable=True,
+    )
+    geom_z11: Mapped[Any] = mapped_column(
+        Geometry("LineString", 3857),
+        Computed("ST_Simplify(ST_Transform(geom, 3857), 38.21851414, true)", persisted=True),
+        nullable=True,
+    )
+    geom_z13: Mapped[Any] = mapped_column(
+        Geometry("LineString", 3857),
+        Computed("ST_Simplify(ST_Transform(geom, 3857), 9.55462853, true)", persisted=True),
+        nullable=True,
+    )
     photo_count: Mapped[int] = mapped_column(server_default="0")
     length_m: Mapped[float] = mapped_column(server_default="0")
     like_count: Mapped[int] = mapped_column(server_default="0")
@@ -178,6 +197,17 @@ class Sequence(Base):
     photos: Mapped[list[Photo]] = relationship(
         back_populates="sequence", order_by="Photo.position", passive_deletes=True
     )
+
+
+_THIN = " ".join(f"WHEN position % {2**c} = 0 THEN {c}" for c in range(7, 0, -1)).join(
+    ("CASE ", " ELSE 0 END")
+)
+_TX17 = "least(greatest(floor((ST_X(geom) + 180.0) / 360.0 * 131072), 0), 131071)::integer"
+_LAT = "radians(least(greatest(ST_Y(geom), -85.0511287798), 85.0511287798))"
+_TY17 = (
+    f"least(greatest(floor((1.0 - ln(tan({_LAT}) + 1.0 / cos({_LAT})) / pi()) / 2.0 * 131072),"
+    " 0), 131071)::integer"
+)
 
 
 class Photo(Base):
@@ -195,6 +225,11 @@ class Photo(Base):
         Computed("ST_Transform(geom, 3857)", persisted=True),
         nullable=True,
     )
+    # Photo tiles (migration 0008): the thinning class (how often 2 divides the position, at
+    # most 7) and the z17 tile column and row of the point.
+    thin: Mapped[int] = mapped_column(SmallInteger, Computed(_THIN, persisted=True))
+    tx17: Mapped[int] = mapped_column(Computed(_TX17, persisted=True))
+    ty17: Mapped[int] = mapped_column(Computed(_TY17, persisted=True))
 
     sequence: Mapped[Sequence] = relationship(back_populates="photos")
 
@@ -270,3 +305,58 @@ class DataVersion(Base):
 
     id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
     version: Mapped[int] = mapped_column(BIGINT)
+
+
+class OverviewCell(Base):
+    """The newest published sequence of an overview cell (z0-5 tiles; migration 0008)."""
+
+    __tablename__ = "overview_cells"
+
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cy: Mapped[int] = mapped_column(primary_key=True)
+    cx: Mapped[int] = mapped_column(primary_key=True)
+    sequence_id: Mapped[uuid.UUID]
+    captured_at: Mapped[datetime | None]
+    pano: Mapped[bool]
+    geom: Mapped[Any] = mapped_column(Geometry("Point", 3857))
+
+
+# The published sequences each z6-16 tile shows, in the order it keeps them (migration 0008);
+# no key but its unique order index.
+line_tiles = Table(
+    "line_tiles",
+    Base.metadata,
+    Column("z", SmallInteger, nullable=False),
+    Column("x", Integer, nullable=False),
+    Column("y", Integer, nullable=False),
+    Column("captured_at", TIMESTAMPTZ),
+    Column("sequence_id", UUID(as_uuid=True), nullable=False),
+)
+
+
+class TileArea(Base):
+    """The data version of the last commit that changed an area's tiles (z0-8 areas; z -1 is
+    the floor every write raises; migration 0008)."""
+
+    __tablename__ = "tile_areas"
+
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    x: Mapped[int] = mapped_column(primary_key=True)
+    y: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BIGINT)
+
+
+# The tile work of transactions in flight, applied at their commit (unlogged; migration 0008).
+pending_tile_work = Table(
+    "pending_tile_work",
+    Base.metadata,
+    Column("txid", BIGINT, nullable=False, server_default=text("txid_current()")),
+    Column("sequence_id", UUID(as_uuid=True)),
+    Column("offer", Boolean, nullable=False, server_default=text("false")),
+    Column("rechoose", Boolean, nullable=False, server_default=text("false")),
+    Column("everywhere", Boolean, nullable=False, server_default=text("false")),
+    Column("west", Float),
+    Column("south", Float),
+    Column("east", Float),
+    Column("north", Float),
+)

@@ -7,6 +7,7 @@ the SQL file with the shared sequence filters; every value is a bind parameter.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from typing import Any
 
@@ -18,21 +19,32 @@ from geoapi.store import read_sql
 from geoapi.tiling import TILE_BUFFER, TILE_EXTENT, TileLimits, band_of
 
 DEFAULT_LIMITS = TileLimits()
+NO_FILTERS = SequenceFilters()
 
 # The statement of each zoom band: (common table expressions, layers), named as the sections
-# of geoapi/sql/tile_mvt.sql.
+# of geoapi/sql/tile_mvt.sql. Unfiltered overview tiles read the precomputed cells; filtered
+# ones choose from the filtered sequences.
 BANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "overview": (("tile",), ("overview",)),
-    "sequences": (("tile", "seqs", "lines"), ("sequences",)),
-    "photos": (("tile", "seqs", "lines", "photo_candidates"), ("sequences", "photos")),
+    "overview": (("tile", "cells"), ("overview",)),
+    "overview_filtered": (("tile",), ("overview_filtered",)),
+    "sequences": (("tile", "seqs", "lines", "kept"), ("sequences",)),
+    "photos": (
+        ("tile", "seqs", "lines", "kept", "photo_grid", "photo_level", "photo_candidates"),
+        ("sequences", "photos"),
+    ),
 }
+# The layer each section draws (both overview sections draw "overview").
+LAYER_OF_SECTION = {"overview_filtered": "overview"}
 _SECTION = re.compile(r"^-- @(cte|layer) ([a-z_]+)\n", re.MULTILINE)
 
 
 def band_layers(band: str, only: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The layers a tile of ``band`` holds: all of them, or those of them in ``only``."""
+    """The layer sections a tile of ``band`` holds: all of them, or those drawing a layer in
+    ``only``."""
     layers = BANDS[band][1]
-    return layers if only is None else tuple(name for name in layers if name in only)
+    if only is None:
+        return layers
+    return tuple(name for name in layers if LAYER_OF_SECTION.get(name, name) in only)
 
 
 @functools.cache
@@ -50,6 +62,8 @@ def tile_sql(band: str, only: tuple[str, ...] | None = None) -> str:
         "WITH "
         + ",\n".join(sections["cte", name] for name in ctes)
         + "\nSELECT "
+        + read_sql("tile_version")
+        + " AS version,\n"
         + "\n    || ".join(sections["layer", name] for name in layers)
         + " AS mvt"
     )
@@ -66,15 +80,31 @@ def get_tile(
     timeout_ms: int | None = None,
     only: tuple[str, ...] | None = None,
 ) -> bytes:
-    """The MVT bytes of tile z/x/y (empty when nothing is in it), in one statement; ``only``
+    """The MVT bytes of tile z/x/y (empty when nothing is in it); see :func:`versioned_tile`."""
+    return versioned_tile(conn, z, x, y, filters, limits, timeout_ms=timeout_ms, only=only)[1]
+
+
+def versioned_tile(
+    conn: Connection,
+    z: int,
+    x: int,
+    y: int,
+    filters: SequenceFilters,
+    limits: TileLimits = DEFAULT_LIMITS,
+    *,
+    timeout_ms: int | None = None,
+    only: tuple[str, ...] | None = None,
+) -> tuple[int, bytes]:
+    """The version of tile z/x/y's area (:func:`tile_version`) and its MVT bytes (empty when
+    nothing is in it), read together in one statement, so the two always match; ``only``
     restricts it to those layers (a collection's tiles).
 
     ``timeout_ms`` bounds the statement with ``SET LOCAL statement_timeout``, sent in the same
     query string (so on an autocommit connection it lasts for this tile only).
     """
     band = band_of(z)
-    if not band_layers(band, only):
-        return b""
+    if band == "overview" and filters != NO_FILTERS:
+        band = "overview_filtered"
     params: dict[str, Any] = {
         "z": z,
         "x": x,
@@ -83,13 +113,32 @@ def get_tile(
         "buffer": TILE_BUFFER,
         "overview_cap": limits.overview_cap,
         "sequence_budget": limits.sequence_budget,
+        "line_candidates": limits.line_candidates,
         "photo_cap": limits.photo_cap,
         **filters.params(),
     }
+    if not band_layers(band, only):
+        return tile_version(conn, z, x, y), b""
     if timeout_ms is not None:
         params["timeout_ms"] = int(timeout_ms)
-    data = conn.execute(_tile_statement(band, timeout_ms is not None, only), params).scalar()
-    return bytes(data) if data else b""
+    row = conn.execute(_tile_statement(band, timeout_ms is not None, only), params).one()
+    return int(row.version), bytes(row.mvt) if row.mvt else b""
+
+
+@functools.cache
+def tile_statement_digest() -> str:
+    """A digest of the tile SQL: tiles built by other code are other bytes (their ETags)."""
+    text_ = read_sql("tile_mvt") + read_sql("tile_version")
+    return hashlib.blake2b(text_.encode(), digest_size=8).hexdigest()
+
+
+def tile_version(conn: Connection, z: int, x: int, y: int) -> int:
+    """The data version of the last commit that changed what tile z/x/y shows (per area:
+    ``sql/tile_version.sql``), so a client revalidates a tile by it without its being built."""
+    version = conn.execute(
+        text("SELECT " + read_sql("tile_version") + " AS version"), {"z": z, "x": x, "y": y}
+    ).scalar_one()
+    return int(version)
 
 
 @functools.cache

@@ -273,15 +273,51 @@ def test_empty_tile_is_204_without_body(client: FlaskClient, world: dict[str, st
 
 
 def test_tile_response_headers(client: FlaskClient, world: dict[str, str]) -> None:
-    response = client.get(f"/tiles/15/{Z15[0]}/{Z15[1]}.pbf?v=42")
+    response = client.get(f"/tiles/15/{Z15[0]}/{Z15[1]}.pbf")
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.mapbox-vector-tile"
-    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert response.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=600"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Accept-Encoding" in response.headers["Vary"]
     assert "Content-Encoding" not in response.headers
     etag = response.headers["ETag"]
-    assert etag.startswith('"') and not etag.startswith("W/")
+    assert etag.startswith('"a') and not etag.startswith("W/")
+    # The pinned URL (the area's version as v) is immutable and holds the same bytes.
+    canonical = response.headers["Link"].split(">")[0].lstrip("<")
+    assert canonical.startswith("http://localhost/tiles/15/") and "?v=" in canonical
+    pinned = client.get(canonical)
+    assert pinned.status_code == 200
+    assert pinned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert pinned.data == response.data and "Link" not in pinned.headers
+    # Any other v is sent to the pinned URL.
+    stale = client.get(f"/tiles/15/{Z15[0]}/{Z15[1]}.pbf?v=42&pano=false")
+    assert stale.status_code == 302
+    assert stale.headers["Cache-Control"] == "no-cache"
+    assert stale.headers["Location"].endswith(canonical.split("?v=")[1] + "&pano=false")
+
+
+def test_a_write_changes_only_the_tiles_of_its_area(
+    client: FlaskClient, engine: Engine, make_user: MakeUser, world: dict[str, str]
+) -> None:
+    """A sequence added in Lisbon changes the ETags of the tiles that show Lisbon (every
+    zoom, and the world), not those of Ljubljana from z1 on."""
+    ljubljana = [(z, *tile_of(*LJUBLJANA, z)) for z in (1, 5, 8, 12, 15, 17)]
+    lisbon = [(z, *tile_of(*LISBON, z)) for z in (0, 1, 5, 8, 12, 15, 17)]
+
+    def etags(tiles: list[tuple[int, int, int]]) -> list[str]:
+        return [client.get(f"/tiles/{z}/{x}/{y}.mvt").headers["ETag"] for z, x, y in tiles]
+
+    before_here, before_there = etags(ljubljana), etags(lisbon)
+    owner, _ = make_user("elsewhere")
+    _import(engine, owner, make_feature("lisbon-2", [LISBON, (LISBON[0] + 0.0002, LISBON[1])]))
+    assert etags(ljubljana) == before_here
+    after_there = etags(lisbon)
+    assert all(a != b for a, b in zip(after_there, before_there, strict=True))
+    # A tag (tiles filter by tags) changes its sequence's area too.
+    with engine.begin() as conn:
+        replace_tags(conn, "sequence", world["a"], ["changed"])
+    assert etags(ljubljana)[1:] != before_here[1:]
+    assert etags(lisbon)[1:] == after_there[1:]
 
 
 def test_etag_and_if_none_match(client: FlaskClient, engine: Engine, world: dict[str, str]) -> None:
@@ -386,16 +422,24 @@ def test_one_sql_statement_per_tile(client: FlaskClient, app: Flask, world: dict
 
 
 @pytest.mark.parametrize(
-    ("band", "layers"),
-    [("overview", ["overview"]), ("sequences", ["sequences"]), ("photos", ["sequences", "photos"])],
+    ("band", "layers", "reads"),
+    [
+        ("overview", ["overview"], ["FROM overview_cells c"]),
+        ("overview_filtered", ["overview"], ["s.overview_3857 && tile.area"]),
+        ("sequences", ["sequences"], ["FROM line_tiles lt", "s.geom_z8"]),
+        ("photos", ["sequences", "photos"], ["FROM line_tiles lt", "p.thin = ANY(pl.classes)"]),
+    ],
 )
-def test_tile_statements_read_stored_3857_columns(band: str, layers: list[str]) -> None:
+def test_tile_statements_read_the_tile_structures(
+    band: str, layers: list[str], reads: list[str]
+) -> None:
+    """Each band reads what bounds its cost (migration 0008), never transforming a column."""
     sql = tile_sql(band)
     assert "st_transform" not in sql.lower()
-    assert "_3857 && tile.area" in sql  # the stored SRID 3857 columns, by their GiST indexes
+    assert all(read in sql for read in reads)
     assert [name for name in ("overview", "sequences", "photos") if f"'{name}'" in sql] == layers
     assert sql.count("ST_AsMVT(q,") == len(layers)
-    assert "status = 'published'" in sql
+    assert ("status = 'published'" in sql) == (band != "overview")  # the cells hold only those
 
 
 # Caps ---------------------------------------------------------------------------------------------
@@ -446,7 +490,12 @@ def test_sequence_budget_keeps_the_newest_lines(
     assert 0 < len(kept) < 30
     newest_first = sorted(range(30), reverse=True)[: len(kept)]
     assert [k["mapillary_key"] for k in kept] == [f"dense-{i:02d}" for i in newest_first]
-    assert len(features(layers, "photos")) == 10
+    # Photos of the kept lines only, thinned to the classes the cap allows: 30 first photos
+    # (class 7) are already over 10, so only class 7 is kept, one photo per kept line.
+    photos = [f["properties"] for f in features(layers, "photos")]
+    assert sorted(p["image_key"] for p in photos) == sorted(
+        f"{k['mapillary_key']}-img-0" for k in kept
+    )
 
 
 def _dispose(app: Flask) -> None:
@@ -474,9 +523,13 @@ def test_settings_shape_tiles(tuned_app: Flask, dense: tuple[int, int, int]) -> 
     client = tuned_app.test_client()
     response = client.get(f"/tiles/{z}/{x}/{y}.mvt")
     assert response.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=30"
-    assert len(features(decode(response.data), "photos")) == 100
+    # 30 x 100 photos, cap 100: the classes 7 and 6 (positions 0 and 64: 60 photos); with
+    # class 5 too (32 and 96) it would be 120.
+    photos = features(decode(response.data), "photos")
+    assert sorted({p["properties"]["position"] for p in photos}) == [0, 64]
+    assert len(photos) == 60
     tiles_url = client.get("/tiles.json").get_json()["tiles"][0]
-    assert tiles_url.startswith("https://maps.example.org/geo/tiles/{z}/{x}/{y}.mvt?v=")
+    assert tiles_url == "https://maps.example.org/geo/tiles/{z}/{x}/{y}.mvt"
 
 
 def test_slow_tile_is_503_after_the_tile_timeout(
@@ -525,7 +578,7 @@ def test_a_dead_pooled_connection_is_replaced(
 
 
 def _version(url: str) -> str:
-    return url.split("?v=", 1)[1].split("&", 1)[0]
+    return url.split("?v=", 1)[1].split("&", 1)[0].split(">", 1)[0]
 
 
 def test_tilejson_document(client: FlaskClient, world: dict[str, str]) -> None:
@@ -536,8 +589,7 @@ def test_tilejson_document(client: FlaskClient, world: dict[str, str]) -> None:
     assert doc["tilejson"] == "3.0.0"
     assert (doc["minzoom"], doc["maxzoom"]) == (0, 17)
     [url] = doc["tiles"]
-    assert url.startswith("http://localhost/tiles/{z}/{x}/{y}.mvt?v=")
-    assert _version(url).isdigit()
+    assert url == "http://localhost/tiles/{z}/{x}/{y}.mvt"  # versions are per tile (its ETag)
     layers = {layer["id"]: layer for layer in doc["vector_layers"]}
     assert list(layers) == ["overview", "sequences", "photos"]
     assert (layers["overview"]["minzoom"], layers["overview"]["maxzoom"]) == (0, 5)
@@ -588,11 +640,12 @@ def test_tilejson_of_an_empty_database(client: FlaskClient) -> None:
     assert doc["center"] == [0.0, 0.0, 0]
 
 
-def test_tile_url_version_changes_with_every_tile_write(
+def test_tile_versions_change_with_every_tile_write(
     client: FlaskClient, engine: Engine, make_user: MakeUser, world: dict[str, str]
 ) -> None:
     def version() -> str:
-        return _version(client.get("/tiles.json").get_json()["tiles"][0])
+        """The world tile's version (its pinned URL's v): every write anywhere moves it."""
+        return _version(client.get("/tiles/0/0/0.mvt").headers["Link"])
 
     start = version()
     assert version() == start  # stable while nothing changes
@@ -610,14 +663,20 @@ def test_tile_url_version_changes_with_every_tile_write(
         )
     after_status = version()
     assert after_status != after_tags
+    with engine.begin() as conn:  # usernames are in every tile
+        conn.execute(
+            text("UPDATE users SET username = 'caroline' WHERE id = :id"), {"id": carol.id}
+        )
+    after_rename = version()
+    assert after_rename != after_status
     # A like changes like_count only, which tiles do not show: same version, same cached tiles.
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO likes (user_id, sequence_id) VALUES (:u, :s)"),
             {"u": carol.id, "s": world["a"]},
         )
-    assert version() == after_status
-    # New bounds come with the new version (Paris is now in).
+    assert version() == after_rename
+    # New bounds (Paris is now in).
     assert client.get("/tiles.json").get_json()["bounds"][3] >= 48.851
 
 

@@ -31,8 +31,8 @@ def test_deferred_indexes_come_back_as_the_migrations_made_them(engine: Engine) 
     migrated = _indexes(engine)
     assert defer_photo_indexes(engine)
     left = _indexes(engine)
-    assert set(migrated) - set(left) == {"photos_geom_idx", "photos_geom_3857_idx"}
-    assert build_photo_indexes(engine) == ["photos_geom_3857_idx", "photos_geom_idx"]
+    assert set(migrated) - set(left) == {"photos_geom_idx", "photos_tile_idx"}
+    assert build_photo_indexes(engine) == ["photos_geom_idx", "photos_tile_idx"]
     assert _indexes(engine) == migrated
     assert build_photo_indexes(engine) == []  # nothing missing: nothing built
 
@@ -73,5 +73,5 @@ def test_an_interrupted_load_is_built_by_db_upgrade(engine: Engine, runner: Flas
     assert defer_photo_indexes(engine)  # ... and the load dies here
     result = runner.invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "deferred: photos_geom_3857_idx, photos_geom_idx" in result.output
+    assert "deferred: photos_geom_idx, photos_tile_idx" in result.output
     assert _indexes(engine) == migrated

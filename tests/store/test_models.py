@@ -22,6 +22,7 @@ def _type_name(column_type: object) -> str:
     name = type(column_type).__name__.upper()
     aliases = {"DOUBLE_PRECISION": "FLOAT", "DOUBLE": "FLOAT", "VARCHAR": "TEXT", "STRING": "TEXT"}
     aliases |= {"BYTEA": "LARGEBINARY", "INTEGER": "INTEGER", "TIMESTAMP": "TIMESTAMP"}
+    aliases |= {"SMALLINT": "SMALLINTEGER"}
     return aliases.get(name, name)
 
 
