@@ -117,14 +117,20 @@ def test_the_lag_rule_costs_a_query_only_for_a_version_not_yet_seen(
 
     assert client.get("/tiles/0/0/0.mvt").status_code == 200  # no version asked: one statement
     assert len(replica_tiles) == 1 and not primary_tiles
-    assert client.get(f"/tiles/0/0/0.mvt?v={version}").status_code == 200  # checked once ...
-    assert len(replica_tiles) == 3 and "data_version" in replica_tiles[1]
+    # A pinned tile (its area's version, which the import set): the replica's version checked
+    # once, then the area version and the tile.
+    assert client.get(f"/tiles/0/0/0.mvt?v={version}").status_code == 200
+    assert len(replica_tiles) == 4 and "data_version" in replica_tiles[1]
     assert client.get(f"/tiles/0/0/0.mvt?v={version}").status_code == 200  # ... then known
-    assert client.get("/tiles/0/0/0.mvt?v=not-a-version").status_code == 200
-    assert len(replica_tiles) == 5 and not primary_tiles
-    # A version the replica has not got (nor has the primary): the primary serves it.
-    assert client.get(f"/tiles/0/0/0.mvt?v={version + 1}").status_code == 200
-    assert len(replica_tiles) == 6 and len(primary_tiles) == 1
+    assert len(replica_tiles) == 6
+    # Not a version: redirected to the pinned URL after one small query, no tile built.
+    moved = client.get("/tiles/0/0/0.mvt?v=not-a-version")
+    assert moved.status_code == 302 and f"v={version}" in moved.headers["Location"]
+    assert len(replica_tiles) == 7 and not primary_tiles
+    # A version the replica has not got (its check says so; nor has the primary): the primary
+    # answers it, with a redirect to the current pinned URL.
+    assert client.get(f"/tiles/0/0/0.mvt?v={version + 1}").status_code == 302
+    assert len(replica_tiles) == 8 and len(primary_tiles) == 1
 
 
 def test_writes_and_non_get_requests_read_on_the_primary(mirror_app: Flask) -> None:
@@ -143,7 +149,9 @@ def test_a_replica_of_another_database_is_skipped_when_asked_for_a_version(
     app = _app(database_url, other)
     try:
         client = app.test_client()
-        assert client.get("/tiles/0/0/0.mvt?v=1").status_code == 204
+        moved = client.get("/tiles/0/0/0.mvt?v=1")  # not the area's version: redirected
+        assert moved.status_code == 302
+        assert client.get(moved.headers["Location"]).status_code == 204
         assert client.get("/collections/sequences/items?limit=1").status_code == 200
         (replica,) = get_replicas(app).members
         assert not replica.healthy()

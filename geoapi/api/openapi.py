@@ -160,8 +160,9 @@ def rule_parameters() -> Json:
         ),
         "v": _query(
             "v",
-            "The data version from the tileset or TileJSON (cache busting).",
-            {"type": "integer"},
+            "The version of the tile's area, as in the Link (rel=canonical) of an unpinned "
+            "tile: that URL is immutable; any other value is redirected (302) to it.",
+            {"type": "integer", "minimum": 0},
         ),
         "tile_z": {
             "name": "z",

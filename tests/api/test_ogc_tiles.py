@@ -44,7 +44,8 @@ def test_tilesets_and_metadata(client: FlaskClient, data: None, root: str) -> No
     assert local(scheme["href"]) == "/tileMatrixSets/WebMercatorQuad"
     item = links["item"]
     assert item["type"] == "application/vnd.mapbox-vector-tile" and item["templated"] is True
-    assert "{tileMatrix}/{tileRow}/{tileCol}" in item["href"] and "v=" in item["href"]
+    # No version in the template: each tile revalidates by its area's ETag.
+    assert "{tileMatrix}/{tileRow}/{tileCol}" in item["href"] and "v=" not in item["href"]
     limits = {entry["tileMatrix"]: entry for entry in meta["tileMatrixSetLimits"]}
     assert limits["14"]["minTileCol"] <= X <= limits["14"]["maxTileCol"]
     assert limits["14"]["minTileRow"] <= Y <= limits["14"]["maxTileRow"]

@@ -151,10 +151,10 @@ def test_reads_go_to_the_replica_and_writes_to_the_primary(
     assert replica_client.get(f"/collections/sequences/items/{sequence_id}").status_code == 404
     with replica_client.get("/api/v1/exports/sequences.geojson") as export:
         assert export.status_code == 200 and export.get_json()["features"] == []
-    assert replica_client.get(tile_path(LJUBLJANA)).status_code == 204
-    tiles = replica_client.get("/tiles.json").get_json()["tiles"][0]
-    assert f"v={standby.sql('SELECT version FROM data_version')}" in tiles
-    assert f"v={_version_on(primary)}" not in tiles
+    tile = replica_client.get(tile_path(LJUBLJANA))
+    assert tile.status_code == 204
+    # Its canonical (pinned) URL names the replica's version of the area, not the primary's.
+    assert "v=" in tile.headers["Link"] and f"v={_version_on(primary)}" not in tile.headers["Link"]
     names = standby.sql(
         "SELECT array_agg(DISTINCT application_name) FROM pg_stat_activity WHERE datname = :d",
         d=standby.database,
@@ -216,14 +216,18 @@ def test_a_replica_behind_the_asked_version_is_not_used(
     new, old = _version_on(primary), _version_on(standby.engine)
     assert old < new
 
-    # Tiles: the version TileJSON hands out decides; none, or an old one, may come from the
-    # replica (which has no Lisbon yet); the new one only from the primary.
+    # Tiles: the area version a tile's pinned URL names decides. The primary's new one (the
+    # Lisbon import's) only the primary serves; the replica's (it has no Lisbon yet) and an
+    # unpinned tile come from the replica.
     lisbon = tile_path(LISBON)
-    assert replica_client.get(f"{lisbon}?v={new}").status_code == 200
-    assert replica_client.get(f"{lisbon}?v={old}").status_code == 204
-    assert replica_client.get(lisbon).status_code == 204
-    assert f"v={new}" in replica_client.get(f"/tiles.json?v={new}").get_json()["tiles"][0]
-    assert f"v={old}" in replica_client.get("/tiles.json").get_json()["tiles"][0]
+    current = client.get(lisbon).headers["Link"]
+    assert f"v={new}" in current
+    pinned = replica_client.get(f"{lisbon}?v={new}")
+    assert pinned.status_code == 200 and "immutable" in pinned.headers["Cache-Control"]
+    behind = replica_client.get(lisbon)
+    assert behind.status_code == 204 and f"v={new}" not in behind.headers["Link"]
+    replica_pinned = behind.headers["Link"].split(">")[0].lstrip("<")
+    assert replica_client.get(replica_pinned).status_code == 204
 
     # Items: a cursor carries the data version of its first page. One read on the primary (by
     # the app without replicas) carries the new version: its next page comes from the primary.
