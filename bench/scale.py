@@ -8,7 +8,7 @@ once, the set ``bench/generate.py --sequences N --photos 100 --files 100 --seed 
 database ``geoapi_scale_N`` (kept: later runs reuse it; the import's photos/s are reported the
 time it runs). Then, for a fixed tile set:
 
-- the dense city at z0-z16 (the tile holding its centre at each zoom),
+- the dense city at z0-z17 (the tile holding its centre at each zoom; 17 is maxzoom),
 - a sparse area (the sequence start nearest to 60W 15S) at z4, z8 and z14,
 - the world at z0-z5 (the tile holding 0,0 at each zoom),
 
@@ -131,7 +131,7 @@ def tile_set(url: str) -> list[tuple[str, int, int, int]]:
             {"lon": SPARSE_NEAR[0], "lat": SPARSE_NEAR[1]},
         ).one()
     engine.dispose()
-    tiles = [("city", z, *tile_of(*CITY, z)) for z in range(17)]
+    tiles = [("city", z, *tile_of(*CITY, z)) for z in range(18)]  # z17: maxzoom
     tiles += [("sparse", z, *tile_of(lon, lat, z)) for z in (4, 8, 14)]
     tiles += [("world", z, *tile_of(0.0, 0.0, z)) for z in range(1, 6)]  # z0 is the city's
     return tiles

@@ -29,7 +29,16 @@ BANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "overview_filtered": (("tile",), ("overview_filtered",)),
     "sequences": (("tile", "seqs", "lines", "kept"), ("sequences",)),
     "photos": (
-        ("tile", "seqs", "lines", "kept", "photo_grid", "photo_level", "photo_candidates"),
+        (
+            "tile",
+            "seqs",
+            "lines",
+            "kept",
+            "photo_grid",
+            "photo_level",
+            "photo_pool",
+            "photo_candidates",
+        ),
         ("sequences", "photos"),
     ),
 }

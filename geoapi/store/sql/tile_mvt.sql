@@ -4,8 +4,8 @@
 --   z0-5 unfiltered  WITH tile, cells                                  SELECT overview
 --   z0-5 filtered    WITH tile                                         SELECT overview_filtered
 --   z6-13            WITH tile, seqs, lines, kept                      SELECT sequences
---   z14+             WITH tile, seqs, lines, kept, photo_grid, photo_level, photo_candidates
---                                                                      SELECT sequences || photos
+--   z14+             WITH tile, seqs, lines, kept, photo_grid, photo_level, photo_pool,
+--                         photo_candidates                             SELECT sequences || photos
 -- Binds: :z :x :y; :extent and :buffer (TILE_EXTENT 4096 and TILE_BUFFER 64 of
 -- geoapi.tiling); the caps :overview_cap, :sequence_budget (estimated bytes), :line_candidates
 -- (the most lines that budget can hold), :photo_cap; the sequence filters
@@ -100,7 +100,7 @@ photo_grid AS (
 )
 
 -- @cte photo_level
-photo_level AS (
+photo_level AS MATERIALIZED (
     -- The thinning the tile needs: the lowest class j whose photos, with those of every
     -- class above it, are at most the cap (each class counted no further than the cap, so
     -- the count costs at most 8 x (cap + 1) index entries); j = 7 if even class 7 is over.
@@ -119,15 +119,43 @@ photo_level AS (
     WHERE k.kept <= :photo_cap
 )
 
--- @cte photo_candidates
-photo_candidates AS MATERIALIZED (
-    -- The photos of the kept classes in the buffered tile whose line the tile keeps.
-    SELECT p.image_key, p.ca, p.sequence_id, p.position, p.captured_at, p.geom_3857,
-           k.captured_at AS sequence_captured_at, k.pano, k.transport_type_id
-    FROM photo_level pl, photo_grid t, tile, photos p JOIN kept k ON k.id = p.sequence_id
+-- @cte photo_pool
+photo_pool AS MATERIALIZED (
+    -- The photos of the kept classes in the buffered tile (by photos_tile_idx: no more than
+    -- the classes' counts, so about :photo_cap, whatever the sequences hold elsewhere).
+    SELECT p.image_key, p.ca, p.sequence_id, p.position, p.captured_at, p.geom_3857
+    FROM photo_level pl, photo_grid t, tile, photos p
     WHERE p.thin = ANY(pl.classes) AND p.tx17 = ANY(t.ring_cols)
       AND p.ty17 BETWEEN t.ring_r0 AND t.ring_r1
       AND p.geom_3857 && tile.area
+)
+
+-- @cte photo_candidates
+photo_candidates AS MATERIALIZED (
+    -- Those whose line the tile keeps, with the line's attributes. The pool and the kept
+    -- lines are sorted together by sequence, each photo taking its line's row (a join of the
+    -- two would be planned as a nested loop, pool x lines comparisons).
+    SELECT u.image_key, u.ca, u.sequence_id, u.position, u.captured_at, u.geom_3857,
+           u.sequence_captured_at, u.pano, u.transport_type_id
+    FROM (
+        SELECT m.image_key, m.ca, m.sequence_id, m.position, m.captured_at, m.geom_3857,
+               m.is_line, bool_or(m.is_line) OVER w AS line_kept,
+               first_value(m.sequence_captured_at) OVER w AS sequence_captured_at,
+               first_value(m.pano) OVER w AS pano,
+               first_value(m.transport_type_id) OVER w AS transport_type_id
+        FROM (
+            SELECT p.image_key, p.ca, p.sequence_id, p.position, p.captured_at, p.geom_3857,
+                   false AS is_line, NULL::timestamptz AS sequence_captured_at,
+                   NULL::boolean AS pano, NULL::integer AS transport_type_id
+            FROM photo_pool p
+          UNION ALL
+            SELECT NULL, NULL, k.id, NULL, NULL, NULL, true, k.captured_at, k.pano,
+                   k.transport_type_id
+            FROM kept k
+        ) m
+        WINDOW w AS (PARTITION BY m.sequence_id ORDER BY m.is_line DESC)
+    ) u
+    WHERE u.line_kept AND NOT u.is_line
 )
 
 -- @layer overview
