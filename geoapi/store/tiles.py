@@ -121,8 +121,8 @@ def versioned_tile(
         "extent": TILE_EXTENT,
         "buffer": TILE_BUFFER,
         "overview_cap": limits.overview_cap,
-        "sequence_budget": limits.sequence_budget,
-        "line_candidates": limits.line_candidates,
+        "sequence_budget": limits.line_budget(band),
+        "line_candidates": limits.line_candidates(band),
         "photo_cap": limits.photo_cap,
         **filters.params(),
     }

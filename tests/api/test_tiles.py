@@ -480,7 +480,7 @@ def test_sequence_budget_keeps_the_newest_lines(
     engine: Engine, dense: tuple[int, int, int]
 ) -> None:
     z, x, y = dense
-    limits = TileLimits(sequence_budget=1_000, photo_cap=10)
+    limits = TileLimits(sequence_budget=1_000, photo_band_sequence_budget=1_000, photo_cap=10)
     with engine.connect() as conn:
         data = get_tile(conn, z, x, y, SequenceFilters(), limits)
         again = get_tile(conn, z, x, y, SequenceFilters(), limits)

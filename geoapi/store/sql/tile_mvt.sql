@@ -102,21 +102,28 @@ photo_grid AS (
 -- @cte photo_level
 photo_level AS MATERIALIZED (
     -- The thinning the tile needs: the lowest class j whose photos, with those of every
-    -- class above it, are at most the cap (each class counted no further than the cap, so
-    -- the count costs at most 8 x (cap + 1) index entries); j = 7 if even class 7 is over.
-    SELECT ARRAY(SELECT generate_series(coalesce(min(k.c), 7), 7)) AS classes
-    FROM (
-        SELECT n.c, sum(n.n) OVER (ORDER BY n.c DESC) AS kept
-        FROM (
-            SELECT c.c, (SELECT count(*) FROM (
-                             SELECT 1 FROM photos p
-                             WHERE p.thin = c.c AND p.tx17 = ANY(t.cols)
-                               AND p.ty17 BETWEEN t.r0 AND t.r1
-                             LIMIT :photo_cap + 1) q) AS n
-            FROM generate_series(0, 7) AS c(c), photo_grid t
-        ) n
-    ) k
-    WHERE k.kept <= :photo_cap
+    -- class above it, are at most the cap; j = 7 if even class 7 is over. Classes are counted
+    -- from 7 down, each no further than the cap, and counting stops at the first class that
+    -- brings the total over it: a dense tile reads about cap + 1 index entries, no tile more
+    -- than 2 x (cap + 1) beyond what it keeps.
+    WITH RECURSIVE counted (c, kept) AS (
+        SELECT 7, (SELECT count(*) FROM (
+                       SELECT 1 FROM photos p, photo_grid t
+                       WHERE p.thin = 7 AND p.tx17 = ANY(t.cols)
+                         AND p.ty17 BETWEEN t.r0 AND t.r1
+                       LIMIT :photo_cap + 1) q)
+      UNION ALL
+        SELECT n.c - 1, n.kept + (SELECT count(*) FROM (
+                                      SELECT 1 FROM photos p, photo_grid t
+                                      WHERE p.thin = n.c - 1 AND p.tx17 = ANY(t.cols)
+                                        AND p.ty17 BETWEEN t.r0 AND t.r1
+                                      LIMIT :photo_cap + 1) q)
+        FROM counted n
+        WHERE n.c > 0 AND n.kept <= :photo_cap
+    )
+    SELECT ARRAY(SELECT generate_series(coalesce(min(counted.c), 7), 7)) AS classes
+    FROM counted
+    WHERE counted.kept <= :photo_cap
 )
 
 -- @cte photo_pool
