@@ -74,12 +74,10 @@ def ensure_files(sequences: int) -> list[Path]:
     out = ROOT / "bench" / "data" / f"scale-{sequences}x{PHOTOS}"
     if not (out / "DONE").exists():
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "generate.py"), "--sequences", str(sequences)]
-            + ["--photos", str(PHOTOS), "--files", "100", "--seed", "7"]
-            + ["--city-sequences", str(sequences // 10), "--out", str(out)],
-            check=True,
-        )
+        generate = [sys.executable, str(ROOT / "bench" / "generate.py")]
+        shape = ["--sequences", str(sequences), "--photos", str(PHOTOS), "--files", "100"]
+        city = ["--seed", "7", "--city-sequences", str(sequences // 10), "--out", str(out)]
+        subprocess.run([*generate, *shape, *city], check=True)
         (out / "DONE").write_text("ok")
         print(f"generated {sequences} x {PHOTOS} in {time.perf_counter() - started:.0f}s")
     return sorted(out.glob("sequences-*.json"))

@@ -123,3 +123,23 @@ def test_migrations_run_without_the_request_statement_timeout(
             conn.commit()
     finally:
         engine.dispose()
+
+
+def test_the_tile_functions_never_jit_compile(engine: Engine) -> None:
+    """Migration 0009: their set-returning plans look huge to the planner, so on a client
+    with the default jit = on every sequence write would compile them (~600 ms)."""
+    with engine.connect() as conn:
+        configs = dict(
+            conn.execute(
+                text(
+                    "SELECT proname, coalesce(proconfig, '{}') FROM pg_proc"
+                    " WHERE proname IN ('line_tiles_add', 'overview_cells_offer',"
+                    " 'overview_cells_rechoose', 'apply_pending_tile_work')"
+                    " OR proname LIKE 'tiles\\_sequence%'"
+                )
+            ).all()
+        )
+    assert len(configs) == 8
+    assert {name: "jit=off" in config for name, config in configs.items()} == dict.fromkeys(
+        configs, True
+    )
