@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 TAG_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 # What a query may carry, as the OpenAPI document states it (ECMA regexes, matched whole here):
-# a tag prefix (any case, lower-cased to match), and a tag filter value (comma-separated tags).
-TAG_PREFIX_PATTERN = r"^[A-Za-z0-9-]{0,64}$"
+# a tag prefix (any case, trimmed and lower-cased to match), and a tag filter value
+# (comma-separated tags).
+TAG_PREFIX_PATTERN = r"^\s*[A-Za-z0-9-]{0,64}\s*$"
 TAG_QUERY_PATTERN = r"^(?:[A-Za-z0-9-]{1,64}(?:,[A-Za-z0-9-]{1,64})*)?$"
 MAX_TAGS = 50
 

@@ -105,7 +105,8 @@ def rule_parameters() -> Json:
         ),
         "tag_prefix": _query(
             "q",
-            "A tag prefix: up to 64 characters of a-z, 0-9 and '-' (lower-cased; empty: all).",
+            "A tag prefix: up to 64 characters of a-z, 0-9 and '-' (trimmed, lower-cased; empty:"
+            " all).",
             {"type": "string", "pattern": TAG_PREFIX_PATTERN},
         ),
         "filter": _query(

@@ -23,11 +23,11 @@ def transport_types_view() -> Response:
 
 @bp.get("/tags")
 def tags_view() -> Response:
-    """``?q=`` a prefix (lower-cased; empty: every tag), ``?limit=`` (default 50, max 500)."""
+    """``?q=`` a prefix (trimmed, lower-cased; empty: every tag), ``?limit=`` (50, at most 500)."""
     reject_nul(request.args.items(multi=True))
     raw = request.args.get("q", "")
     if not re.fullmatch(TAG_PREFIX_PATTERN, raw):
         raise bad_parameter("q", "a tag prefix: up to 64 characters of a-z, 0-9, '-'")
-    prefix = raw.lower() or None
+    prefix = raw.strip().lower() or None
     limit = LIST_LIMIT.page_size(request.args.get("limit"))
     return json_response(tag_counts(read_session(), prefix, limit))
