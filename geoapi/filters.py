@@ -14,10 +14,18 @@ from typing import Any, Protocol
 
 from geoapi.errors import bad_parameter
 from geoapi.fields import TextError, check_text
-from geoapi.taxonomy import TaxonomyError, TransportTypes, normalize_tag
+from geoapi.taxonomy import TAG_QUERY_PATTERN, TaxonomyError, TransportTypes, tag_query
 from geoapi.times import InvalidTimestampError, parse_timestamp
 
 MAX_FILTER_TEXT = 200
+# Empty (no filter), an RFC 3339 full-date or date-time, or an OGC interval of them (".." or
+# empty: open; one end at least). The calendar (a 31 February) and the order of the ends are
+# checked by parsing.
+_DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?" + _OFFSET
+_INSTANT = f"{_DATE}(?:[Tt]{_TIME})?"
+DATETIME_PATTERN = f"^(?:|{_INSTANT}|{_INSTANT}/(?:{_INSTANT}|\\.\\.)?|(?:\\.\\.)?/{_INSTANT})$"
 
 
 class QueryArgs(Protocol):
@@ -42,7 +50,7 @@ PROPERTY_FILTERS: tuple[FilterParam, ...] = (
     FilterParam(
         "tag",
         "Tags, all of which must be present (repeat or comma-separate).",
-        {"type": "array", "items": {"type": "string"}},
+        {"type": "array", "items": {"type": "string", "pattern": TAG_QUERY_PATTERN}},
         explode=True,
     ),
     FilterParam("username", "The owner's username (case-insensitive).", {"type": "string"}),
@@ -51,7 +59,7 @@ PROPERTY_FILTERS: tuple[FilterParam, ...] = (
     FilterParam(
         "datetime",
         "An RFC 3339 instant or interval (a/b, '..' open) on captured_at.",
-        {"type": "string"},
+        {"type": "string", "pattern": DATETIME_PATTERN},
     ),
 )
 FILTER_NAMES: tuple[str, ...] = tuple(param.name for param in PROPERTY_FILTERS)
@@ -141,14 +149,12 @@ def parse_filters(args: QueryArgs, transport_types: TransportTypes) -> SequenceF
         except TaxonomyError as exc:
             raise bad_parameter("transport_type", str(exc)) from None
     tags: tuple[str, ...] | None = None
-    raw_tags = [
-        part for value in args.getlist("tag") for part in str(value).split(",") if part.strip()
-    ]
+    try:
+        raw_tags = [tag for value in args.getlist("tag") for tag in tag_query(str(value))]
+    except TaxonomyError as exc:
+        raise bad_parameter("tag", str(exc)) from None
     if raw_tags:
-        try:
-            tags = tuple(dict.fromkeys(normalize_tag(tag) for tag in raw_tags))
-        except TaxonomyError as exc:
-            raise bad_parameter("tag", str(exc)) from None
+        tags = tuple(dict.fromkeys(raw_tags))
     start, end = parse_datetime(args.get("datetime"))
     return SequenceFilters(
         transport_type_ids=type_ids,

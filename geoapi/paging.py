@@ -40,9 +40,9 @@ class LimitRule:
 
     def parse(self, raw: str | None) -> int | None:
         """The page size for a ``limit`` query value; 400 naming ``limit`` when it is bad."""
-        if raw is None or raw.strip() == "":
+        if raw is None:
             return self.default
-        text = raw.strip()
+        text = raw.strip()  # empty is no integer either: the document says integer
         if not text.isascii() or not text.isdigit() or len(text) > 12:
             raise bad_parameter("limit", f"{raw[:32]!r} is not a positive integer")
         value = int(text)

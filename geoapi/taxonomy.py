@@ -10,6 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 TAG_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+# What a query may carry, as the OpenAPI document states it (ECMA regexes, matched whole here):
+# a tag prefix (any case, trimmed and lower-cased to match), and a tag filter value
+# (comma-separated tags).
+TAG_PREFIX_PATTERN = r"^\s*[A-Za-z0-9-]{0,64}\s*$"
+TAG_QUERY_PATTERN = r"^(?:[A-Za-z0-9-]{1,64}(?:,[A-Za-z0-9-]{1,64})*)?$"
 MAX_TAGS = 50
 
 
@@ -25,6 +30,16 @@ def normalize_tag(raw: object) -> str:
     if not TAG_RE.match(tag):
         raise TaxonomyError(f"tag {raw!r} must be 1-64 characters of a-z, 0-9 and '-'")
     return tag
+
+
+def tag_query(raw: str) -> tuple[str, ...]:
+    """One tag filter value of a query (``a,b``; empty: none) → lower-cased tags; TaxonomyError
+    for anything :data:`TAG_QUERY_PATTERN` refuses (no spaces, no empty parts)."""
+    if not re.fullmatch(TAG_QUERY_PATTERN, raw):
+        raise TaxonomyError(
+            f"tag {raw[:64]!r} must be comma-separated tags of 1-64 characters a-z, 0-9 and '-'"
+        )
+    return tuple(part.lower() for part in raw.split(",") if part)
 
 
 def normalize_tags(raw: object) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ SCHEMA_JSON = "application/schema+json"
 # The query parameters of the items and exports of each collection (beyond their own).
 SPATIAL_PARAMS = ("bbox", "bbox-crs")
 COLLECTION_PARAMS: dict[str, frozenset[str]] = {
-    "sequences": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES)),
+    "sequences": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES, "sequence_id")),
     "photos": frozenset((*SPATIAL_PARAMS, *FILTER_NAMES, "sequence_id")),
 }
 Batches = Iterator[list[tuple[str, Any]]]
@@ -290,7 +290,7 @@ def item_query(collection: CollectionId, *, extra: frozenset[str], limit: LimitR
     page_size = limit.parse(args.get("limit"))
     filters = request_filters()
     sequence_id = None
-    if collection == "photos" and args.get("sequence_id"):
+    if "sequence_id" in args:  # empty too is not a UUID (the document says uuid)
         sequence_id = query_id("sequence_id", args["sequence_id"])
     return ItemQuery(
         collection=collection, filters=filters, bbox=bbox, limit=page_size, sequence_id=sequence_id

@@ -11,9 +11,9 @@ from geoapi.db import read_session
 from geoapi.errors import bad_parameter
 from geoapi.paging import LIST_LIMIT
 from geoapi.store.taxonomy import tag_counts, transport_type_tree
+from geoapi.taxonomy import TAG_PREFIX_PATTERN
 
 bp = Blueprint("reference", __name__, url_prefix="/api/v1")
-TAG_PREFIX_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
 @bp.get("/transport-types")
@@ -23,11 +23,11 @@ def transport_types_view() -> Response:
 
 @bp.get("/tags")
 def tags_view() -> Response:
-    """``?q=`` a prefix (trimmed, lower-cased), ``?limit=`` (default 50, max 500)."""
+    """``?q=`` a prefix (trimmed, lower-cased; empty: every tag), ``?limit=`` (50, at most 500)."""
     reject_nul(request.args.items(multi=True))
-    raw = request.args.get("q")
-    prefix = raw.strip().lower() if raw is not None and raw.strip() else None
-    if prefix is not None and not TAG_PREFIX_RE.match(prefix):
-        raise bad_parameter("q", "a tag prefix: 1-64 characters of a-z, 0-9, '-'")
+    raw = request.args.get("q", "")
+    if not re.fullmatch(TAG_PREFIX_PATTERN, raw):
+        raise bad_parameter("q", "a tag prefix: up to 64 characters of a-z, 0-9, '-'")
+    prefix = raw.strip().lower() or None
     limit = LIST_LIMIT.page_size(request.args.get("limit"))
     return json_response(tag_counts(read_session(), prefix, limit))

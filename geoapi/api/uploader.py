@@ -137,7 +137,9 @@ def create() -> tuple[Response, int]:
     except TaxonomyError as exc:
         raise BadRequestError(f"tag: {exc}") from None
     source = body.get("source")
-    source = source.strip() if isinstance(source, str) and source.strip() else DEFAULT_SOURCE
+    if source is not None and not isinstance(source, str):
+        raise BadRequestError("source must be a string")
+    source = source.strip() if source and source.strip() else DEFAULT_SOURCE
     if not SOURCE_RE.match(source):
         raise BadRequestError("source must be 1-64 characters of letters, digits, '_', '.', '-'")
     sequence_id = create_draft(

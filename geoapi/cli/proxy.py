@@ -5,16 +5,19 @@ that trickle their headers, send their bodies slowly or never read an export can
 thread (and the export's database connection). nginx reads each request whole before it
 reaches gunicorn (headers within 10 s, bodies within 30 s of silence, buffered to disk) and
 takes each response as fast as gunicorn writes it, spooling to disk for a slow reader, so a
-worker thread is only ever busy computing. Its own error answers (413, 414, 431, 502...) are
-problem+json like the app's.
+worker thread is only ever busy computing. Its own error answers (405, 413, 414, 431, 502...)
+are problem+json like the app's; the 405 it gives TRACE (which nginx never forwards) carries the
+``Allow`` of the app's route, as the app's own 405s do.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from pathlib import Path
 ERRORS = {
     400: (400, "Bad Request", "the request is malformed"),
     404: (404, "Not Found", "there is nothing here"),
+    405: (405, "Method Not Allowed", "the method is not allowed for this resource"),
     408: (408, "Request Timeout", "the request was not received in time"),
     413: (413, "Content Too Large", "the request body is larger than the limit of {limit} bytes"),
     414: (414, "URI Too Long", "the request line is longer than {line} bytes"),
@@ -43,13 +47,38 @@ def nginx_binary() -> str | None:
 
 @dataclass(frozen=True)
 class Front:
-    """Where nginx listens, where gunicorn listens behind it, and the request size limit."""
+    """Where nginx listens, where gunicorn listens behind it, the request size limit, and the
+    methods of each route (``allow_methods``) for the 405s nginx gives itself."""
 
     host: str
     port: int
     upstream: str  # a unix socket path
     directory: Path
     max_body_bytes: int
+    allow: tuple[tuple[str, str], ...] = ()  # (nginx regex of a path, "GET, HEAD, OPTIONS")
+
+
+def allow_methods(rules: Iterable[tuple[str, Iterable[str]]]) -> tuple[tuple[str, str], ...]:
+    """Werkzeug rules (``/a/<id>``, ``/s/<path:f>``) and their methods → nginx ``map`` regexes
+    with the ``Allow`` value of each path; the most literal paths first (the map takes the
+    first regex that matches)."""
+    methods: dict[str, set[str]] = {}
+    weight: dict[str, tuple[int, int]] = {}
+    for rule, rule_methods in rules:
+        parts = re.split(r"(<[^>]+>)", rule)
+        regex = "".join(
+            (".+" if part.startswith("<path:") else "[^/]+")
+            if part.startswith("<")
+            else re.escape(part)
+            for part in parts
+        )
+        regex = f"^{regex}(?:\\?|$)"  # matched on $request_uri: the query string follows
+        methods.setdefault(regex, set()).update(rule_methods)
+        weight[regex] = (sum(part.startswith("<") for part in parts), -len(rule))
+    return tuple(
+        (regex, ", ".join(sorted(methods[regex])))
+        for regex in sorted(methods, key=lambda regex: weight[regex])
+    )
 
 
 def _problem(status: int, title: str, detail: str) -> str:
@@ -63,6 +92,8 @@ def nginx_config(front: Front) -> str:
     pages, locations = [], []
     for code, (status, title, detail) in ERRORS.items():
         retry = "        add_header Retry-After 5 always;\n" if status == 503 else ""
+        if status == 405:
+            retry = "        add_header Allow $geoapi_allow always;\n"
         # A path, not a named location: nginx can redirect to it even before it has read
         # the request line (a named location needs the request's URI).
         pages.append(f"        error_page {code} ={status} /_geoapi_problem/{code};")
@@ -73,6 +104,7 @@ def nginx_config(front: Front) -> str:
             f"        default_type application/problem+json;\n{retry}"
             f"        return {status} '{body}';\n    }}"
         )
+    allow = "".join(f'        "~{regex}" "{value}";\n' for regex, value in front.allow)
     directory = front.directory
     listen = f"[{front.host}]:{front.port}" if ":" in front.host else f"{front.host}:{front.port}"
     return f"""\
@@ -107,6 +139,9 @@ http {{
     proxy_busy_buffers_size 64k;
     proxy_max_temp_file_size 4096m;
     proxy_read_timeout 120s;
+    map $request_uri $geoapi_allow {{
+        default "";
+{allow}    }}
     upstream geoapi {{
         server unix:{front.upstream};
         keepalive 16;

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from geoapi.cli.proxy import Front, nginx_binary, start_nginx
+from geoapi.cli.proxy import Front, allow_methods, nginx_binary, start_nginx
 from geoapi.config import ConfigError, Settings, require_secret
 from geoapi.db import dispose_engines, get_engine
 
@@ -144,8 +144,14 @@ def serve_command(host: str, port: int, workers: int, threads: int, proxy: bool 
         return
     # Not a `with` block: forked workers run this frame too and must not remove it on exit.
     directory = tempfile.mkdtemp(prefix="geoapi-serve-")
+    routes = [(rule.rule, rule.methods or ()) for rule in app.url_map.iter_rules()]
     front = Front(
-        host, port, f"{directory}/gunicorn.sock", Path(directory), settings.max_import_bytes
+        host,
+        port,
+        f"{directory}/gunicorn.sock",
+        Path(directory),
+        settings.max_import_bytes,
+        allow_methods(routes),
     )
     # Only nginx connects to the socket: its X-Forwarded-For/-Proto are the client's.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]

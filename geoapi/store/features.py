@@ -172,7 +172,7 @@ def items_params(query: ItemQuery) -> dict[str, Any]:
         "keep": list(query.properties) if query.properties is not None else None,
     }
     if query.collection == "sequences":
-        params["item_id"] = None
+        params["item_id"] = query.sequence_id  # ?sequence_id=: this sequence only
     else:
         # A photo's time is its own when known, else its sequence's: filtered on the photo row.
         params.update(p_start=filters.start, p_end=filters.end, sequence_id=query.sequence_id)

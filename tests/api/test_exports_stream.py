@@ -129,7 +129,7 @@ def test_items_stream_for_large_limits(client: FlaskClient, three: list[str]) ->
         ("pano=perhaps", "pano"),
         ("transport_type=Rocket", "transport_type"),
         ("collection=photos&sequence_id=nope", "sequence_id"),
-        ("sequence_id=" + str(uuid.UUID(int=1)), "sequence_id"),  # sequences have no sequence_id
+        ("sequence_id=", "sequence_id"),  # empty is no UUID either
         ("cursor=abc", "cursor"),
         ("colour=red", "colour"),
         ("username=x%00", "username"),

@@ -357,8 +357,15 @@ def test_bad_parameters_are_400_naming_them(client: FlaskClient, query: str, fie
     assert body["status"] == 400 and body["errors"][0]["field"] == field
 
 
-def test_sequence_id_is_unknown_on_sequences(client: FlaskClient) -> None:
-    body = get_json(client, f"/collections/sequences/items?sequence_id={uuid.uuid4()}", 400)
+def test_sequence_id_selects_one_sequence(client: FlaskClient, lisbon: dict[str, str]) -> None:
+    wanted = str(lisbon["walk"])
+    body = get_json(client, f"/collections/sequences/items?sequence_id={wanted}")
+    assert [feature["id"] for feature in body["features"]] == [wanted]
+    assert body.get("numberMatched", 1) == 1
+    for hidden in (uuid.uuid4(), lisbon["draft"]):
+        url = f"/collections/sequences/items?sequence_id={hidden}"
+        assert get_json(client, url)["features"] == []
+    body = get_json(client, "/collections/sequences/items?sequence_id=nope", 400)
     assert body["errors"][0]["field"] == "sequence_id"
 
 

@@ -1,8 +1,13 @@
 """The OpenAPI document covers every route, and the app keeps its word (schemathesis).
 
-Schemathesis generates requests for every documented operation from ``/api/openapi.json`` and
-sends them to the app in process (WSGI) with a valid bearer token and imported data; the checks:
-no server error, only documented status codes and media types, bodies matching their schemas.
+Schemathesis generates requests for every documented operation from ``/api/openapi.json`` and sends
+them to the app in process (WSGI) with a valid bearer token and imported data, valid ones and
+(negative mode) ones the document says are invalid; the checks: no server error, only documented
+status codes, media types and headers, bodies matching their schemas, what the document refuses
+refused and what it allows accepted (less what OpenAPI 3.0 cannot express, see
+``tests/schemathesis_checks.py``), required headers not ignored, undeclared methods a 405
+(``ignored_auth`` needs a URL, not a WSGI app: the live run checks it). The same checks run against
+``geoapi serve`` with ``schemathesis run --checks all`` (``schemathesis.toml``).
 """
 
 from __future__ import annotations
@@ -19,11 +24,20 @@ import schemathesis
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    missing_required_header,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
+)
+from schemathesis_checks import (
+    negative_data_rejection_openapi_30,
+    positive_data_acceptance_openapi_30,
 )
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -40,7 +54,12 @@ CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection_openapi_30,
+    positive_data_acceptance_openapi_30,
+    missing_required_header,
+    unsupported_method,
 ]
 
 
@@ -105,6 +124,40 @@ def test_document_is_served_and_is_openapi_3(client: FlaskClient) -> None:
     for item in document["paths"].values():
         for operation in item.values():
             assert operation["operationId"] and operation["responses"]
+            assert "414" in operation["responses"]  # the front's request-line limit
+            if any("bearerAuth" in scheme for scheme in operation.get("security", [])):
+                assert "401" in operation["responses"], operation["operationId"]
+    listing = document["paths"]["/api/v1/sequences"]["get"]
+    assert listing["security"] == [{}, {"bearerAuth": []}] and "401" in listing["responses"]
+    items = document["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    bbox_crs = next(param for param in items if param["name"] == "bbox-crs")
+    assert "http://www.opengis.net/def/crs/EPSG/0/3857" in bbox_crs["schema"]["enum"]
+
+
+@pytest.mark.parametrize("collection", ["sequences", "photos"])
+def test_sequence_id_is_honoured_where_documented(
+    schema_app: Flask, token: str, collection: str
+) -> None:
+    client = schema_app.test_client()
+    sequences = client.get("/collections/sequences/items?limit=2").get_json()["features"]
+    wanted = sequences[1]["id"]
+    for url in (
+        f"/collections/{collection}/items?sequence_id={wanted}",
+        f"/api/v1/exports/sequences.geojson?collection={collection}&sequence_id={wanted}",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        features = json.loads(response.get_data(as_text=True))["features"]
+        assert features
+        if collection == "sequences":
+            assert [feature["id"] for feature in features] == [wanted]
+        else:
+            assert {feature["properties"]["sequence_id"] for feature in features} == {wanted}
+    counted = client.get(f"/collections/{collection}/items?sequence_id={wanted}").get_json()
+    assert counted.get("numberMatched", len(counted["features"])) == len(counted["features"])
+    empty = client.get(f"/collections/{collection}/items?sequence_id=")
+    assert empty.status_code == 400
+    assert empty.get_json()["errors"][0]["field"] == "sequence_id"
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +205,9 @@ def seed_collection_module() -> dict[str, Any]:
     return document
 
 
-schema = schemathesis.openapi.from_dict(openapi_document())
+# Not schemathesis.toml (the live run's: it loads schemathesis_checks as hooks, imported here).
+schema = schemathesis.openapi.from_dict(openapi_document(), config=SchemathesisConfig())
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 
 @schema.parametrize()

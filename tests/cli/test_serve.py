@@ -1,5 +1,5 @@
 """``geoapi serve`` as people run it: nginx in front of gunicorn. Slow clients do not starve it,
-and the servers' own answers (413, 414, 431) are problem+json like the app's."""
+and the servers' own answers (405, 413, 414, 431) are problem+json like the app's."""
 
 from __future__ import annotations
 
@@ -36,6 +36,17 @@ def _problem(answer: requests.Response, status: int) -> dict[str, Any]:
 def test_the_servers_own_errors_are_problem_json(served: Any, make_user: MakeUser) -> None:
     _user, token = make_user("big")
     _problem(requests.get(f"{served.base}/{'a' * 20_000}", timeout=5), 414)
+    # nginx answers TRACE itself (never forwarded): a 405 with the route's Allow, like the app.
+    trace = requests.request("TRACE", f"{served.base}/api/v1/tours?limit=1", timeout=5)
+    _problem(trace, 405)
+    assert trace.headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+    put = requests.put(f"{served.base}/api/v1/tours?limit=1", timeout=5)
+    assert put.status_code == 405 and set(put.headers["Allow"].split(", ")) == {
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "POST",
+    }
     _problem(
         requests.get(f"{served.base}/healthz", headers={"X-Big": "b" * 20_000}, timeout=5), 431
     )

@@ -10,3 +10,4 @@ WHERE
     AND
 /*@include sequence_bbox*/
     /*@cql*//*@end*/
+    AND (CAST(:item_id AS uuid) IS NULL OR s.id = CAST(:item_id AS uuid))
