@@ -4,9 +4,10 @@ Updating the bbox GiST and the photo tiles' B-tree (``photos_tile_idx``) row by 
 of what a photo insert costs once they outgrow shared buffers, while a sorted build of the
 finished table takes seconds to tens of seconds per index for ten million photos. So
 ``geoapi import``, finding no photo at all, drops them (``sql/photo_indexes_defer.sql``) and
-builds them when it ends, both at once (``sql/photo_indexes_build.sql``). Unique constraints stay, so concurrent writers stay correct;
-until the build, bbox queries and photo tiles read without those indexes (slowly). A load that
-dies half-way leaves them missing: the next import and ``geoapi db upgrade`` build them.
+builds them when it ends, both at once (``sql/photo_indexes_build.sql``). Unique constraints
+stay, so concurrent writers stay correct; until the build, bbox queries and photo tiles read
+without those indexes (slowly). A load that dies half-way leaves them missing: the next import
+and ``geoapi db upgrade`` build them.
 """
 
 from __future__ import annotations
