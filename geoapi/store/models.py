@@ -139,6 +139,16 @@ tour_tags = Table(
 )
 
 
+def _generalised(tolerance: str) -> Any:
+    """A generated SRID 3857 copy of ``geom`` simplified to ``tolerance`` metres (a pixel of a
+    512-pixel tile at the zoom it serves), as migration 0008 defines it."""
+    return mapped_column(
+        Geometry("LineString", 3857),
+        Computed(f"ST_Simplify(ST_Transform(geom, 3857), {tolerance}, true)", persisted=True),
+        nullable=True,
+    )
+
+
 class Sequence(Base):
     __tablename__ = "sequences"
 
@@ -170,21 +180,9 @@ class Sequence(Base):
         nullable=True,
     )
     # The line generalised for the tiles of z6-8, z9-11 and z12-13 (migration 0008).
-    geom_z8: Mapped[Any] = mapped_column(
-        Geometry("LineString", 3857),
-        Computed("ST_Simplify(ST_Transform(geom, 3857), 305.74811309, true)", persisted=True),
-        nullable=True,
-    )
-    geom_z11: Mapped[Any] = mapped_column(
-        Geometry("LineString", 3857),
-        Computed("ST_Simplify(ST_Transform(geom, 3857), 38.21851414, true)", persisted=True),
-        nullable=True,
-    )
-    geom_z13: Mapped[Any] = mapped_column(
-        Geometry("LineString", 3857),
-        Computed("ST_Simplify(ST_Transform(geom, 3857), 9.55462853, true)", persisted=True),
-        nullable=True,
-    )
+    geom_z8: Mapped[Any] = _generalised("305.74811309")
+    geom_z11: Mapped[Any] = _generalised("38.21851414")
+    geom_z13: Mapped[Any] = _generalised("9.55462853")
     photo_count: Mapped[int] = mapped_column(server_default="0")
     length_m: Mapped[float] = mapped_column(server_default="0")
     like_count: Mapped[int] = mapped_column(server_default="0")
