@@ -87,6 +87,11 @@ def has_lone_surrogate(handle: IO[bytes]) -> bool:
         return lone_surrogate(view)
 
 
+# What ijson's C backend (yajl) says of an integer it cannot hold in 64 bits, and ours.
+INTEGER_OVERFLOW = "integer overflow"
+BEYOND_64_BITS = "an integer beyond 64 bits"
+
+
 class DocumentTooDeepError(DocumentError):
     """The JSON nests deeper than any import document does."""
 
@@ -125,12 +130,31 @@ def inspect_document(
     """Read ``handle`` once as parser events; DocumentError (or a subclass) if it is not an
     importable document, too deep, or holds more than ``max_features`` features."""
     scan = _Scan()
+    place = ""
     try:
         for prefix, event, value in ijson.parse(handle, buf_size=PARSE_BUFFER, use_float=True):
             _event(scan, prefix, event, value, max_depth, max_features)
+            place = (
+                (f"{prefix}.{value}" if prefix else str(value)) if event == "map_key" else prefix
+            )
     except (ijson.JSONError, UnicodeDecodeError) as exc:
+        if INTEGER_OVERFLOW in str(exc):
+            # Valid JSON that the parser cannot hold: no field of an import takes such a number.
+            where = _field_path(place, scan.counts)
+            raise DocumentError(f"{where}: {BEYOND_64_BITS}", field=where) from None
         raise DocumentError(f"the request body is not valid JSON ({str(exc)[:200]})") from None
     return _document(scan)
+
+
+def _field_path(prefix: str, counts: dict[str, int]) -> str:
+    """An ijson prefix as a field name: ``features.item.properties.ca`` of the third feature
+    is ``features[2].properties.ca`` (array items beyond the features unnumbered)."""
+    for features in ("geojson.features.item", "features.item"):
+        if prefix == features or prefix.startswith(features + "."):
+            index = counts.get(features, 1) - 1
+            rest = prefix[len(features) :].replace(".item", "")
+            return f"{features[: -len('.item')]}[{index}]{rest}"
+    return prefix.replace(".item", "") or "body"
 
 
 def _event(

@@ -32,7 +32,12 @@ Problem = Literal["invalid", "key_of_another_user", "image_key_taken", "refused"
 
 
 class DocumentError(ValueError):
-    """The document as a whole is not importable GeoJSON (a 422 for the caller)."""
+    """The document as a whole is not importable GeoJSON (a 422 for the caller); ``field``
+    names where, when a place can be named (else the body)."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class FeatureError(ValueError):

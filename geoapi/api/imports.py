@@ -100,7 +100,7 @@ def import_geojson() -> tuple[Response, int]:
                 errors=[field_error("features", f"at most {exc.limit} features")],
             ) from None
         except DocumentError as exc:
-            raise ValidationError(str(exc), errors=[field_error("body", str(exc))]) from None
+            raise ValidationError(str(exc), errors=[field_error(exc.field, str(exc))]) from None
         meta: Mapping[str, Any] = document.meta if document.wrapped else request.args
         tags_raw = document.meta.get("tags") if document.wrapped else _query_tags()
         types = transport_types()

@@ -162,9 +162,14 @@ def test_a_400_digit_integer_coordinate_or_angle_is_422(
 ) -> None:
     huge = "1" * 400
     base = json.dumps(make_feature("big", WALK))
-    for replaced in (
-        base.replace("2.35,", f"{huge},", 1),
-        base.replace('"cas": [0.0', f'"cas": [{huge}', 1),
+    collection = json.dumps(
+        {"type": "FeatureCollection", "features": [make_feature("ok", WALK), json.loads(base)]}
+    )
+    for replaced, field in (
+        (base.replace("2.35,", f"{huge},", 1), "geometry.coordinates"),
+        (base.replace('"cas": [0.0', f'"cas": [{huge}', 1), "properties.coordinateProperties.cas"),
+        (collection.replace('"cas": [0.0', f'"cas": [{"9" * 20}', 1), "features[0].prop"),
+        (_last_replaced(collection, '"cas": [0.0', f'"cas": [{"9" * 20}'), "features[1].prop"),
     ):
         answer = client.post(
             "/api/v1/imports/geojson",
@@ -173,9 +178,17 @@ def test_a_400_digit_integer_coordinate_or_angle_is_422(
             headers=bearer(world["token"]),
         )
         assert answer.status_code == 422, answer.get_data(as_text=True)
+        (error,) = answer.get_json()["errors"]
+        assert error["field"].startswith(field) and "64 bits" in error["message"], error
     assert _client_error(client.get(f"/collections/sequences/items?bbox={huge},1,2,3"), "bbox")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM sequences")).scalar_one() == 2
+
+
+def _last_replaced(text_: str, old: str, new: str) -> str:
+    head, found, tail = text_.rpartition(old)
+    assert found
+    return head + new + tail
 
 
 def _cursor(value: object) -> str:
