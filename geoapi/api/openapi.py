@@ -183,8 +183,8 @@ def rule_parameters() -> Json:
         "v": _query(
             "v",
             "The version of the tile's area (an integer), as in the Link (rel=canonical) of an"
-            " unpinned tile: that URL is immutable; any other value is redirected (302) to it,"
-            " so no value is refused.",
+            " unpinned tile: that URL is immutable; any other value, such as the data version"
+            " TileJSON's template carries, is redirected (302) to it, so no value is refused.",
             {"type": "string"},
         ),
         "tile_z": {

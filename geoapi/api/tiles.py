@@ -171,16 +171,19 @@ def _pinned_url(version: int) -> str:
 
 
 def _moved(version: int) -> Response:
-    """A ``v`` that is not the area's version: the tile's current immutable URL instead."""
-    response = _bodiless(302, {"Cache-Control": "no-cache", "Location": _pinned_url(version)})
-    return response
+    """A ``v`` that is not the area's version (TileJSON's data version, most often): the tile's
+    current immutable URL instead, cached as briefly as an unpinned tile (a later write in the
+    area moves it), so a client that keeps a TileJSON asks again after that long."""
+    headers = {"Cache-Control": settings().tile_cache_control, "Location": _pinned_url(version)}
+    return _bodiless(302, headers)
 
 
-def _tile_url() -> str:
-    """The TileJSON tile URL template (XYZ) with the request's filter arguments. It carries no
-    version: each tile revalidates by its area's ETag (see :func:`_serve_tile`)."""
-    args = filter_args()
-    return public_url("/tiles/{z}/{x}/{y}.mvt") + ("?" + urlencode(args) if args else "")
+def _tile_url(version: int) -> str:
+    """The TileJSON tile URL template (XYZ): the data version as ``v`` (so the template changes
+    when the data does), then the request's filter arguments. A tile requested with it is
+    redirected to its area's pinned URL (:func:`_serve_tile`), which stays the same for every
+    data version that did not touch the area: caches keep it across writes elsewhere."""
+    return public_url("/tiles/{z}/{x}/{y}.mvt") + "?" + urlencode([("v", version), *filter_args()])
 
 
 @bp.get("/tiles.json")
@@ -198,8 +201,8 @@ def tilejson() -> Response:
         version = data_version(conn)
         return version, _cached_bounds(conn, version)
 
-    _version, bounds = _read(read)
-    body = json.dumps(build_tilejson(_tile_url(), bounds)).encode()
+    version, bounds = _read(read)
+    body = json.dumps(build_tilejson(_tile_url(version), bounds)).encode()
     headers = {"Cache-Control": "no-cache", "ETag": _etag(body)}
     if _not_modified(headers["ETag"]):
         return _bodiless(304, headers)

@@ -228,6 +228,10 @@ def test_a_replica_behind_the_asked_version_is_not_used(
     assert behind.status_code == 204 and f"v={new}" not in behind.headers["Link"]
     replica_pinned = behind.headers["Link"].split(">")[0].lstrip("<")
     assert replica_client.get(replica_pinned).status_code == 204
+    # TileJSON carries the data version of whoever answered: asked for the new one, the
+    # primary; else the replica's.
+    assert f"v={new}" in replica_client.get(f"/tiles.json?v={new}").get_json()["tiles"][0]
+    assert f"v={old}" in replica_client.get("/tiles.json").get_json()["tiles"][0]
 
     # Items: a cursor carries the data version of its first page. One read on the primary (by
     # the app without replicas) carries the new version: its next page comes from the primary.

@@ -292,7 +292,7 @@ def test_tile_response_headers(client: FlaskClient, world: dict[str, str]) -> No
     # Any other v is sent to the pinned URL.
     stale = client.get(f"/tiles/15/{Z15[0]}/{Z15[1]}.pbf?v=42&pano=false")
     assert stale.status_code == 302
-    assert stale.headers["Cache-Control"] == "no-cache"
+    assert stale.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=600"
     assert stale.headers["Location"].endswith(canonical.split("?v=")[1] + "&pano=false")
 
 
@@ -318,6 +318,31 @@ def test_a_write_changes_only_the_tiles_of_its_area(
         replace_tags(conn, "sequence", world["a"], ["changed"])
     assert etags(ljubljana)[1:] != before_here[1:]
     assert etags(lisbon)[1:] == after_there[1:]
+
+
+def test_tilejson_url_changes_with_the_data_but_untouched_areas_stay_cached(
+    client: FlaskClient, engine: Engine, make_user: MakeUser, world: dict[str, str]
+) -> None:
+    """TileJSON's template carries the data version; a tile fetched through it is redirected
+    to its area's pinned URL, which a write elsewhere leaves as it was (so caches keep it)."""
+    z, (x, y) = 12, tile_of(*LJUBLJANA, 12)
+
+    def through_tilejson() -> tuple[str, str]:
+        template = client.get("/tiles.json").get_json()["tiles"][0]
+        url = template.replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y))
+        moved = client.get(url)
+        location = moved.headers.get("Location", url) if moved.status_code == 302 else url
+        pinned = client.get(location)
+        assert pinned.status_code == 200, (moved.status_code, location)
+        assert pinned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        return template, location
+
+    template, pinned = through_tilejson()
+    owner, _ = make_user("lisbon-writer")
+    _import(engine, owner, make_feature("lisbon-3", [LISBON, (LISBON[0] + 0.0003, LISBON[1])]))
+    template_after, pinned_after = through_tilejson()
+    assert template_after != template  # the data changed: so did TileJSON's URL
+    assert pinned_after == pinned  # ... but not Ljubljana's tile
 
 
 def test_etag_and_if_none_match(client: FlaskClient, engine: Engine, world: dict[str, str]) -> None:
@@ -529,7 +554,7 @@ def test_settings_shape_tiles(tuned_app: Flask, dense: tuple[int, int, int]) -> 
     assert sorted({p["properties"]["position"] for p in photos}) == [0, 64]
     assert len(photos) == 60
     tiles_url = client.get("/tiles.json").get_json()["tiles"][0]
-    assert tiles_url == "https://maps.example.org/geo/tiles/{z}/{x}/{y}.mvt"
+    assert tiles_url.startswith("https://maps.example.org/geo/tiles/{z}/{x}/{y}.mvt?v=")
 
 
 def test_slow_tile_is_503_after_the_tile_timeout(
@@ -589,7 +614,9 @@ def test_tilejson_document(client: FlaskClient, world: dict[str, str]) -> None:
     assert doc["tilejson"] == "3.0.0"
     assert (doc["minzoom"], doc["maxzoom"]) == (0, 17)
     [url] = doc["tiles"]
-    assert url == "http://localhost/tiles/{z}/{x}/{y}.mvt"  # versions are per tile (its ETag)
+    with client.application.extensions["geoapi.engine"].connect() as conn:
+        version = conn.execute(text("SELECT version FROM data_version")).scalar_one()
+    assert url == f"http://localhost/tiles/{{z}}/{{x}}/{{y}}.mvt?v={version}"
     layers = {layer["id"]: layer for layer in doc["vector_layers"]}
     assert list(layers) == ["overview", "sequences", "photos"]
     assert (layers["overview"]["minzoom"], layers["overview"]["maxzoom"]) == (0, 5)
