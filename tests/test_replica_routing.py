@@ -96,8 +96,15 @@ def mirror_app(database_url: str, engine: Engine) -> Iterator[Flask]:
 
 
 def _statements(engine: Engine) -> list[str]:
+    """The statements sent on ``engine``, less the PREPAREs of tile statements (made once per
+    connection; geoapi.store.tiles)."""
     seen: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+
+    def record(*args: object) -> None:
+        if not str(args[2]).startswith("PREPARE geoapi_tile_"):
+            seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
     return seen
 
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from geoapi.filters import SequenceFilters
@@ -128,10 +128,8 @@ def versioned_tile(
     }
     if not band_layers(band, only):
         return tile_version(conn, z, x, y), b""
-    if timeout_ms is not None:
-        params["timeout_ms"] = int(timeout_ms)
-    row = conn.execute(_tile_statement(band, timeout_ms is not None, only), params).one()
-    return int(row.version), bytes(row.mvt) if row.mvt else b""
+    row = _execute_prepared(conn, band, only, params, timeout_ms)
+    return int(row[0]), bytes(row[1]) if row[1] else b""
 
 
 @functools.cache
@@ -150,11 +148,73 @@ def tile_version(conn: Connection, z: int, x: int, y: int) -> int:
     return int(version)
 
 
+# The type of each bind of the tile statements: a prepared statement declares them all, so no
+# bind's type is guessed from its first use (``:buffer`` is a float factor in one place and an
+# integer argument in another).
+BIND_TYPES = {
+    "z": "integer",
+    "x": "integer",
+    "y": "integer",
+    "extent": "integer",
+    "buffer": "integer",
+    "overview_cap": "integer",
+    "sequence_budget": "integer",
+    "line_candidates": "integer",
+    "photo_cap": "integer",
+    "f_transport_type_ids": "integer[]",
+    "f_tags": "text[]",
+    "f_username": "text",
+    "f_camera_make": "text",
+    "f_pano": "boolean",
+    "f_start": "timestamptz",
+    "f_end": "timestamptz",
+}
+_BIND = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+PREPARED = "geoapi.prepared_tiles"  # Connection.info key: the names prepared on it
+
+
 @functools.cache
-def _tile_statement(band: str, with_timeout: bool, only: tuple[str, ...] | None) -> TextClause:
-    # Built once: parsing the binds of a 7 kB text costs more than planning a small tile.
-    prefix = "SET LOCAL statement_timeout = :timeout_ms;\n" if with_timeout else ""
-    return text(prefix + tile_sql(band, only))
+def _prepared(band: str, only: tuple[str, ...] | None) -> tuple[str, str, tuple[str, ...]]:
+    """(name, PREPARE statement, bind names in order) of a band's tile statement.
+
+    Prepared once per connection, a tile is planned by PostgreSQL's plan cache instead of on
+    every request: planning the statement costs more than running it for most tiles (0.9 ms
+    against 0.15 for an empty z8 tile).
+    """
+    sql = tile_sql(band, only)
+    names: list[str] = []
+
+    def numbered(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    body = _BIND.sub(numbered, sql)
+    name = "geoapi_tile_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
+    types = ", ".join(BIND_TYPES[bind] for bind in names)
+    return name, f"PREPARE {name} ({types}) AS {body}", tuple(names)
+
+
+def _execute_prepared(
+    conn: Connection,
+    band: str,
+    only: tuple[str, ...] | None,
+    params: dict[str, Any],
+    timeout_ms: int | None,
+) -> Any:
+    """The tile statement's one row (version, mvt), by its prepared statement (prepared on this
+    connection first if it is not yet); ``timeout_ms`` as ``SET LOCAL`` in the same query
+    string, so on an autocommit connection it lasts for this tile only."""
+    name, prepare, names = _prepared(band, only)
+    prepared: set[str] = conn.info.setdefault(PREPARED, set())
+    if name not in prepared:
+        conn.exec_driver_sql(prepare)
+        prepared.add(name)
+    call = f"EXECUTE {name}(" + ", ".join(f"%({bind})s" for bind in names) + ")"
+    if timeout_ms is not None:
+        call = "SET LOCAL statement_timeout = %(timeout_ms)s; " + call
+        params = {**params, "timeout_ms": int(timeout_ms)}
+    return conn.exec_driver_sql(call, params).one()
 
 
 def tile_bounds(conn: Connection) -> tuple[float, float, float, float] | None:

@@ -437,13 +437,20 @@ def test_one_sql_statement_per_tile(client: FlaskClient, app: Flask, world: dict
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
+    path = f"/tiles/15/{Z15[0]}/{Z15[1]}.mvt?tag=city"
+    engine.dispose()  # a fresh connection: it prepares the band's statement once ...
     event.listen(engine, "before_cursor_execute", count)
     try:
-        assert client.get(f"/tiles/15/{Z15[0]}/{Z15[1]}.mvt?tag=city").status_code == 200
+        assert client.get(path).status_code == 200
+        assert len(statements) == 2
+        assert statements[0].startswith("PREPARE geoapi_tile_") and "ST_AsMVT" in statements[0]
+        assert client.get(path).status_code == 200  # ... and then executes it, one statement
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == 1
-    assert "ST_AsMVT" in statements[0]
+    assert len(statements) == 3
+    name = statements[0].split()[1]
+    assert f"EXECUTE {name}(" in statements[1] and "ST_AsMVT" not in statements[1]
+    assert statements[2] == statements[1]
 
 
 @pytest.mark.parametrize(
