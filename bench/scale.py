@@ -8,7 +8,8 @@ once, the set ``bench/generate.py --sequences N --photos 100 --files 100 --seed 
 database ``geoapi_scale_N`` (kept: later runs reuse it; the import's photos/s are reported the
 time it runs). Then, for a fixed tile set:
 
-- the dense city at z0-z17 (the tile holding its centre at each zoom; 17 is maxzoom),
+- the dense city at z0-z17 (the tile holding its centre at each zoom; 17, TileJSON's maxzoom,
+  is beyond issue 13's set: reported, not judged by the growth rule),
 - a rural area (the sequence start nearest to 60W 15S) at z4, z8 and z14: sparse at 1M, but
   the generator spreads ten times as many sequences over it at 10M, so its tiles show up to
   ten times as much (below every cap) and the growth rule does not apply to them,
@@ -53,7 +54,9 @@ SQL_LIMIT_MS = 50.0
 BYTES_LIMIT = 500_000
 GROWTH_LIMIT = 1.5
 GROWTH_SLACK_MS = 2.0
-GROWTH_EXEMPT = ("rural",)  # its content grows tenfold with the data (see above)
+# Not judged by the growth rule: the rural area (its content grows tenfold with the data, see
+# above) and z17 (TileJSON's maxzoom, beyond issue 13's set of z0-z16; reported).
+GROWTH_EXEMPT = ("rural", "city 17/")
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 
 
