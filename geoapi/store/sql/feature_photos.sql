@@ -17,14 +17,8 @@ FROM (
     SELECT s.id, s.pano, s.captured_at
     FROM sequences s
     WHERE
-/*@include sequence_filters*/
-        AND (CAST(:e1_xmin AS float8) IS NULL
-             OR s.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
-             OR (CAST(:e2_xmin AS float8) IS NOT NULL
-                 AND s.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))
-        /*@cql_sequences*//*@end*/
+/*@include photo_items_sequences*/
         /*@after_sequences*/AND (CAST(:after_k1 AS uuid) IS NULL OR s.id >= CAST(:after_k1 AS uuid))/*@end*/
-        AND (CAST(:sequence_id AS uuid) IS NULL OR s.id = CAST(:sequence_id AS uuid))
     ORDER BY s.id
     OFFSET 0
 ) s
@@ -38,13 +32,8 @@ CROSS JOIN LATERAL (
     ORDER BY ph.position
     OFFSET 0
 ) p
-WHERE (CAST(:e1_xmin AS float8) IS NULL
-       OR p.geom && ST_MakeEnvelope(:e1_xmin, :e1_ymin, :e1_xmax, :e1_ymax, 4326)
-       OR (CAST(:e2_xmin AS float8) IS NOT NULL
-           AND p.geom && ST_MakeEnvelope(:e2_xmin, :e2_ymin, :e2_xmax, :e2_ymax, 4326)))
-  AND (CAST(:p_start AS timestamptz) IS NULL OR p.captured_at >= CAST(:p_start AS timestamptz))
-  AND (CAST(:p_end AS timestamptz) IS NULL OR p.captured_at <= CAST(:p_end AS timestamptz))
-  /*@cql*//*@end*/
+WHERE
+/*@include photo_items_match*/
   /*@after*//*@end*/
 ORDER BY /*@order*/s.id/*@end*/
 LIMIT :limit

@@ -11,11 +11,7 @@ JOIN users u ON u.id = s.owner_id
 LEFT JOIN transport_types tt ON tt.id = s.transport_type_id
 LEFT JOIN transport_types tp ON tp.id = tt.parent_id
 WHERE
-/*@include sequence_filters*/
-    AND
-/*@include sequence_bbox*/
-    /*@cql*//*@end*/
+/*@include sequence_items_match*/
     /*@after*/AND (CAST(:after_k1 AS uuid) IS NULL OR s.id > CAST(:after_k1 AS uuid))/*@end*/
-    AND (CAST(:item_id AS uuid) IS NULL OR s.id = CAST(:item_id AS uuid))
 ORDER BY /*@order*/s.id/*@end*/
 LIMIT :limit
