@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import statistics
@@ -46,6 +45,7 @@ from sqlalchemy import create_engine, text
 from geoapi.filters import SequenceFilters
 from geoapi.store.provision import ensure_database
 from geoapi.store.tiles import get_tile
+from geoapi.tiling import tile_of
 
 CITY = (14.5058, 46.0569)  # bench/generate.py's default city (Ljubljana)
 SPARSE_NEAR = (-60.0, -15.0)
@@ -63,14 +63,6 @@ RESULTS = ROOT / "bench" / "results" / "scale.json"
 def database_url(sequences: int) -> str:
     base = os.environ.get("GEOAPI_BENCH_SCALE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
     return f"{base.rstrip('/')}/geoapi_scale_{sequences}"
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    lat = max(min(lat, 85.0511), -85.0511)
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
 
 
 def ensure_files(sequences: int) -> list[Path]:

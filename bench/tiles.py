@@ -27,7 +27,6 @@ import argparse
 import gzip
 import http.client
 import json
-import math
 import os
 import re
 import sys
@@ -56,7 +55,7 @@ from sqlalchemy import create_engine, text
 from geoapi.config import load_settings
 from geoapi.filters import SequenceFilters
 from geoapi.store.tiles import get_tile
-from geoapi.tiling import PHOTOS_MINZOOM, TileLimits
+from geoapi.tiling import PHOTOS_MINZOOM, TileLimits, tile_of
 
 ZOOMS = (4, 8, 12, 14, 16)
 RESULTS = ROOT / "bench" / "results" / "tiles.json"
@@ -72,14 +71,6 @@ Tile = tuple[int, int, int]
 
 
 # Tiles -------------------------------------------------------------------------------------------
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    lat = max(min(lat, 85.0511), -85.0511)
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return min(x, n - 1), min(y, n - 1)
 
 
 def viewport_centres(url: str, count: int) -> list[tuple[float, float]]:

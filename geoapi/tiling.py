@@ -114,6 +114,15 @@ def _address(parts: tuple[tuple[str, str], tuple[str, str], tuple[str, str]]) ->
     return TileAddress(z, values[1], values[2])
 
 
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The XYZ tile (x, y) holding lon/lat at zoom z (latitudes clamped to Web Mercator's)."""
+    n = 2**z
+    lat = max(min(lat, 85.0511), -85.0511)
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
 def band_of(z: int) -> str:
     """The zoom band of a tile: overview z0-5, sequences z6-13, photos (and sequences) z14+."""
     if z <= OVERVIEW_MAXZOOM:

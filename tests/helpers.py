@@ -17,6 +17,8 @@ from typing import Any
 import requests
 from werkzeug.serving import make_server
 
+from geoapi.tiling import tile_of as tile_of  # re-exported: the tests import it from here
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
@@ -43,14 +45,6 @@ def make_feature(key: str, points: list[tuple[float, float]], **props: Any) -> d
         "properties": properties,
         "geometry": {"type": "LineString", "coordinates": [list(p) for p in points]},
     }
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    """The XYZ tile (x, y) holding lon/lat at zoom z."""
-    n = 2**z
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return x, y
 
 
 def tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
