@@ -722,3 +722,31 @@ def test_version_moves_again_when_a_write_commits(engine: Engine, world: dict[st
         writer.commit()
         after = reader.execute(text(read)).scalar_one()
     assert after > during
+
+
+@pytest.mark.parametrize("v", ["abc", "9" * 400, "%ED%A0%80", "-1", "", "1e3", "%F0%9F%97%BA"])
+def test_a_hostile_v_is_redirected_to_the_pinned_url(
+    client: FlaskClient, world: dict[str, str], v: str
+) -> None:
+    """``v`` is only ever compared with the area's version: any other value, however odd, is a
+    302 to the pinned URL, which carries the area's version and nothing of the value sent."""
+    path = f"/tiles/15/{Z15[0]}/{Z15[1]}.mvt"
+    pinned = client.get(path).headers["Link"].split(">")[0].lstrip("<")
+    moved = client.get(f"{path}?v={v}&pano=false")
+    assert moved.status_code == 302, moved.get_data(as_text=True)
+    assert moved.headers["Location"] == pinned + "&pano=false"
+    assert client.get(moved.headers["Location"]).status_code == 200
+
+
+def test_a_foreign_host_cannot_steer_the_pinned_url(
+    client: FlaskClient, tuned_app: Flask, world: dict[str, str]
+) -> None:
+    path = f"/tiles/15/{Z15[0]}/{Z15[1]}.mvt?v=1"
+    # Without GEOAPI_PUBLIC_URL only local hosts are served ...
+    assert client.get(path, headers={"Host": "evil.example"}).status_code == 400
+    # ... and with it, redirects and links name the public URL whatever Host says.
+    moved = tuned_app.test_client().get(path, headers={"Host": "evil.example"})
+    assert moved.status_code == 302
+    assert moved.headers["Location"].startswith("https://maps.example.org/geo/tiles/15/")
+    tile = tuned_app.test_client().get(path.split("?")[0], headers={"Host": "evil.example"})
+    assert tile.headers["Link"].startswith("<https://maps.example.org/geo/tiles/15/")
