@@ -11,7 +11,7 @@ import hashlib
 import re
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection
 
 from geoapi.filters import SequenceFilters
@@ -142,10 +142,14 @@ def tile_statement_digest() -> str:
 def tile_version(conn: Connection, z: int, x: int, y: int) -> int:
     """The data version of the last commit that changed what tile z/x/y shows (per area:
     ``sql/tile_version.sql``), so a client revalidates a tile by it without its being built."""
-    version = conn.execute(
-        text("SELECT " + read_sql("tile_version") + " AS version"), {"z": z, "x": x, "y": y}
-    ).scalar_one()
+    version = conn.execute(_version_statement(), {"z": z, "x": x, "y": y}).scalar_one()
     return int(version)
+
+
+@functools.cache
+def _version_statement() -> TextClause:
+    # Built once: it runs on every revalidation and pinned request.
+    return text("SELECT " + read_sql("tile_version") + " AS version")
 
 
 # The type of each bind of the tile statements: a prepared statement declares them all, so no
